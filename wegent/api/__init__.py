@@ -1,0 +1,1 @@
+"""HTTP layer: thin controllers and the mapping of errors to ``Status`` bodies."""

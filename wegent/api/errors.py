@@ -1,0 +1,134 @@
+"""The one place where failures become Kubernetes ``Status`` bodies (API.md §12).
+
+Domain errors carry their own code; framework errors (unknown route, wrong method, body too
+large, validation) are translated; database outages become 503; anything else is a logged 500
+whose answer carries no trace, SQL or constraint name.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from wegent.errors import ERRORS_BY_CODE, ApiError, Cause, ServiceUnavailable
+
+log = logging.getLogger("wegent.errors")
+
+
+class StatusDetails(msgspec.Struct, omit_defaults=True):
+    """``details`` of a Status: what object the failure concerns and why, field by field."""
+
+    name: str | None = None
+    kind: str | None = None
+    causes: list[Cause] = []
+
+
+class Status(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The Kubernetes ``Status`` body, plus ``detail`` for FastAPI-style clients."""
+
+    apiVersion: str
+    kind: str
+    status: str
+    code: int
+    reason: str
+    message: str
+    detail: str
+    details: StatusDetails | None = None
+
+
+def status_response(error: ApiError) -> Response[bytes]:
+    """Encode ``error`` as a Status answer with its headers."""
+    details = None
+    if error.kind or error.name or error.causes:
+        details = StatusDetails(name=error.name, kind=error.kind, causes=error.causes)
+    body = Status(
+        apiVersion="v1",
+        kind="Status",
+        status="Failure",
+        code=error.code,
+        reason=error.reason,
+        message=error.message,
+        detail=error.message,
+        details=details,
+    )
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=error.code,
+        media_type="application/json",
+        headers=error.headers,
+    )
+
+
+def api_error_handler(_: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
+    return status_response(exc)
+
+
+_FRAMEWORK_MESSAGES = {
+    404: "the requested path was not found",
+    405: "the method is not allowed on this path",
+    413: "the request body is too large",
+    415: "the content type is not supported",
+}
+
+
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    """Litestar's own errors: route misses, wrong methods, body limits, malformed input."""
+    cls = ERRORS_BY_CODE.get(exc.status_code)
+    if cls is None:
+        return internal_error_handler(_, exc)
+    message = _FRAMEWORK_MESSAGES.get(exc.status_code) or _safe_detail(exc)
+    causes = [
+        Cause(
+            reason="FieldValueInvalid", message=str(item.get("message", "")), field=item.get("key")
+        )
+        for item in (exc.extra if isinstance(exc.extra, list) else [])
+        if isinstance(item, dict)
+    ]
+    error = cls(message, causes=causes)
+    if exc.headers:
+        error.headers.update({k: v for k, v in exc.headers.items() if k.lower() == "allow"})
+    return status_response(error)
+
+
+def database_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """A connection problem with the database is a 503, never a 500."""
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return status_response(ServiceUnavailable("the database is unavailable; retry later"))
+
+
+def internal_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Anything unexpected: logged with its trace here, answered without it."""
+    if is_connection_error(exc):
+        return database_error_handler(_, exc)
+    log.error("unhandled error", exc_info=exc)
+    return status_response(ApiError("an internal error occurred"))
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True for failures that mean the database cannot be reached right now."""
+    return isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | asyncpg.InterfaceError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError,
+    )
+
+
+def _safe_detail(exc: HTTPException) -> str:
+    detail = exc.detail if isinstance(exc.detail, str) else ""
+    return detail or "the request could not be processed"
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: api_error_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}

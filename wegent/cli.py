@@ -1,0 +1,101 @@
+"""``wegent serve | migrate`` — the operator's entry point.
+
+Every failure an operator can cause (bad settings, unreachable database) ends in one clear line
+on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from wegent.db.engine import Database, DatabaseUnavailable
+from wegent.db.migrate import MigrationError, migrate
+from wegent.settings import Settings, SettingsError, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run one command; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        status: int = args.run(settings, args)
+        return status
+    except (SettingsError, DatabaseUnavailable, MigrationError) as exc:
+        print(f"wegent: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wegent", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service (uvicorn)")
+    serve.add_argument("--host", help="bind address (default WEGENT_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default WEGENT_PORT or 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default WEGENT_WORKERS)")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
+    serve.set_defaults(run=_serve)
+
+    mig = commands.add_parser("migrate", help="apply pending migrations, then exit")
+    mig.add_argument("--backwards", action="store_true", help="undo every migration instead")
+    mig.set_defaults(run=_migrate)
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    held = asyncio.run(_preflight(settings))
+    try:
+        uvicorn.run(
+            "wegent.app:create_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=args.workers or settings.workers,
+            reload=args.reload,
+            loop="uvloop",
+            http="httptools",
+            access_log=settings.access_log,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        held.release_server()
+    return 0
+
+
+async def _preflight(settings: Settings) -> Database:
+    """Fail fast with one line when the database is unreachable; migrate once for all workers.
+
+    The embedded server stays held by this process so it outlives worker restarts.
+    """
+    db = Database(settings)
+    await db.connect()
+    try:
+        await migrate(db)
+    finally:
+        await db.close(keep_server=True)
+    return db
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async def run() -> str:
+        db = Database(settings)
+        await db.connect()
+        try:
+            return await migrate(db, backwards=args.backwards)
+        finally:
+            await db.close()
+
+    print(asyncio.run(run()), end="")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Database: the embedded PostgreSQL default, the engine and pool, tables and migrations."""

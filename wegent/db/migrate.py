@@ -1,0 +1,36 @@
+"""Apply or undo the Piccolo migrations, serialised across workers by an advisory lock."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+from piccolo.apps.migrations.commands.backwards import run_backwards
+from piccolo.apps.migrations.commands.forwards import run_forwards
+
+from wegent.db.engine import Database
+
+APP_NAME = "wegent"
+_LOCK_KEY = 0x57E6E47  # any constant shared by every worker
+
+
+class MigrationError(Exception):
+    """A migration failed; the message says which."""
+
+
+async def migrate(db: Database, *, backwards: bool = False, quiet: bool = True) -> str:
+    """Run pending migrations (or undo them all) and return Piccolo's report."""
+    out = io.StringIO()
+    async with db.pool.acquire() as lock_conn:
+        await lock_conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+        try:
+            with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
+                if backwards:
+                    result = await run_backwards(APP_NAME, migration_id="all", auto_agree=True)
+                else:
+                    result = await run_forwards(APP_NAME, migration_id="all")
+        finally:
+            await lock_conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+    if not result.success:
+        raise MigrationError(result.message or "migration failed")
+    return out.getvalue()

@@ -1,0 +1,177 @@
+"""All configuration, read from the environment once, when the app is created.
+
+Nothing here runs at import time, so tests build apps with their own settings.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import msgspec
+import platformdirs
+
+MIN_SECRET_BYTES = 32
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line meant for an operator."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """The service's configuration. Build with :func:`load_settings`."""
+
+    database_url: str | None = None
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    jwt_secret: str
+    secret_key: str
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    statement_timeout_ms: int = 10_000
+    db_connect_timeout_s: float = 5.0
+    token_lifetime_minutes: int = 60
+    allow_registration: bool = True
+    admin_username: str | None = None
+    admin_password: str | None = None
+    argon2_profile: Literal["owasp", "test"] = "owasp"
+    max_body_bytes: int = 1024 * 1024
+    user_cache_ttl_s: float = 5.0
+    access_log: bool = False
+    debug: bool = False
+
+    @property
+    def embedded(self) -> bool:
+        """True when the service runs its own PostgreSQL (no database URL configured)."""
+        return self.database_url is None
+
+
+def default_data_dir() -> Path:
+    """A per-user data folder, out of /root: the embedded server opens its parents for reading."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/wegent")
+    return Path(platformdirs.user_data_dir("wegent"))
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read ``WEGENT_*`` variables; generate and keep secrets only for the embedded database."""
+    env = os.environ if env is None else env
+    database_url = env.get("WEGENT_DATABASE_URL") or None
+    if database_url is not None:
+        _check_dsn(database_url)
+    data_dir = Path(env.get("WEGENT_DATA_DIR") or default_data_dir()).expanduser().resolve()
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        host=env.get("WEGENT_HOST", "127.0.0.1"),
+        port=_int(env, "WEGENT_PORT", 8000, 1, 65535),
+        workers=_int(env, "WEGENT_WORKERS", 1, 1, 256),
+        jwt_secret=_secret(env, "WEGENT_JWT_SECRET", database_url, data_dir),
+        secret_key=_secret(env, "WEGENT_SECRET_KEY", database_url, data_dir),
+        pool_min_size=_int(env, "WEGENT_POOL_MIN_SIZE", 2, 0, 1000),
+        pool_max_size=_int(env, "WEGENT_POOL_MAX_SIZE", 10, 1, 1000),
+        statement_timeout_ms=_int(env, "WEGENT_STATEMENT_TIMEOUT_MS", 10_000, 0, 3_600_000),
+        token_lifetime_minutes=_int(env, "WEGENT_TOKEN_LIFETIME_MINUTES", 60, 1, 60 * 24 * 30),
+        allow_registration=_bool(env, "WEGENT_ALLOW_REGISTRATION", True),
+        admin_username=env.get("WEGENT_ADMIN_USERNAME") or None,
+        admin_password=env.get("WEGENT_ADMIN_PASSWORD") or None,
+        argon2_profile=_argon2_profile(env),
+        max_body_bytes=_int(env, "WEGENT_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+        access_log=_bool(env, "WEGENT_ACCESS_LOG", False),
+        debug=_bool(env, "WEGENT_DEBUG", False),
+    )
+
+
+def _check_dsn(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise SettingsError(
+            "WEGENT_DATABASE_URL must be a PostgreSQL DSN such as "
+            "postgresql://user:password@host:5432/dbname"
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        raise SettingsError(f"WEGENT_DATABASE_URL has a malformed port: {exc}") from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise SettingsError("WEGENT_DATABASE_URL names no host")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _argon2_profile(env: Mapping[str, str]) -> Literal["owasp", "test"]:
+    raw = env.get("WEGENT_ARGON2_PROFILE", "owasp")
+    if raw == "owasp":
+        return "owasp"
+    if raw == "test":
+        return "test"
+    raise SettingsError(f"WEGENT_ARGON2_PROFILE must be owasp or test, got {raw!r}")
+
+
+def _secret(env: Mapping[str, str], name: str, database_url: str | None, data_dir: Path) -> str:
+    value = env.get(name) or None
+    if value is not None:
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(f"{name} must be at least {MIN_SECRET_BYTES} bytes long")
+        return value
+    if database_url is not None:
+        raise SettingsError(
+            f"{name} is required with WEGENT_DATABASE_URL (at least {MIN_SECRET_BYTES} bytes)"
+        )
+    return _kept_secret(data_dir / "secrets" / name.removeprefix("WEGENT_").lower())
+
+
+def _kept_secret(path: Path) -> str:
+    """Generate a secret once and keep it (mode 0600) so restarts and workers share it."""
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    try:
+        os.link(tmp, path)  # atomic: the first worker to get here wins
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    value = path.read_text().strip()
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(f"the kept secret {path} is shorter than {MIN_SECRET_BYTES} bytes")
+    return value
