@@ -19,6 +19,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from litestar import Litestar
 
+from tests.helpers import PASSWORD, Account, login, register, unique
 from wegent.app import create_app
 from wegent.db.embedded import ServerHandle, start_embedded, stop_embedded
 from wegent.settings import Settings
@@ -126,3 +127,21 @@ async def conn(client: httpx.AsyncClient, app: Litestar) -> AsyncIterator[asyncp
     """A raw connection to the session database, for reading and arranging rows directly."""
     async with app.state.db.pool.acquire() as connection:
         yield connection
+
+
+@pytest.fixture(scope="session")
+async def admin(client: httpx.AsyncClient, app: Litestar) -> Account:
+    """A global admin, created the way ``wegent create-admin`` does."""
+    name = unique("admin")
+    await app.state.services.users.ensure_admin(name, PASSWORD, reset=True)
+    return await login(client, name)
+
+
+@pytest.fixture
+async def alice(client: httpx.AsyncClient) -> Account:
+    return await register(client)
+
+
+@pytest.fixture
+async def bob(client: httpx.AsyncClient) -> Account:
+    return await register(client)

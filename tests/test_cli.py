@@ -102,3 +102,30 @@ def test_serve_answers_probes_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert "Application shutdown complete" in err
     # The embedded server stopped with the service.
     assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
+
+
+def test_create_admin_creates_then_promotes(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import TEST_KEY, TEST_SECRET
+
+    for name, value in {
+        "WEGENT_DATABASE_URL": database_url,
+        "WEGENT_JWT_SECRET": TEST_SECRET,
+        "WEGENT_SECRET_KEY": TEST_KEY,
+        "WEGENT_ARGON2_PROFILE": "test",
+        "WEGENT_ADMIN_PASSWORD": "first password",
+    }.items():
+        monkeypatch.setenv(name, value)
+    username = f"cli-admin-{os.getpid()}-{int(time.time() * 1000) % 100000}"
+    assert main(["create-admin", username]) == 0
+    assert capsys.readouterr().out == f"admin {username}: created\n"
+    monkeypatch.setenv("WEGENT_ADMIN_PASSWORD", "second password")
+    assert main(["create-admin", username]) == 0
+    assert capsys.readouterr().out == f"admin {username}: promoted\n"
+    monkeypatch.setenv("WEGENT_ADMIN_PASSWORD", "short")
+    assert main(["create-admin", username]) == 2
+    assert "8 to 128 characters" in capsys.readouterr().err
+    monkeypatch.setenv("WEGENT_ADMIN_PASSWORD", "long enough")
+    assert main(["create-admin", "public"]) == 2
+    assert capsys.readouterr().err == 'wegent: username "public" is reserved\n'

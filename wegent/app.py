@@ -1,43 +1,98 @@
-"""``create_app(settings)``: routes, guards, error handlers and the database lifespan."""
+"""``create_app(settings)``: routes, the policy guard, error handlers and the lifespan."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 
 from wegent import __version__
+from wegent.api import auth, namespaces, users
+from wegent.api.bodies import warning_headers
 from wegent.api.errors import EXCEPTION_HANDLERS
 from wegent.api.health import healthz, readyz
+from wegent.auth.policy import policy
 from wegent.db.engine import Database
 from wegent.db.migrate import migrate
+from wegent.services import Services
 from wegent.settings import Settings, load_settings
+
+log = logging.getLogger("wegent")
+
+ROUTES = [
+    healthz,
+    readyz,
+    auth.register,
+    auth.login,
+    users.me,
+    users.list_users,
+    users.patch_user,
+    namespaces.list_namespaces,
+    namespaces.create_namespace,
+    namespaces.get_namespace,
+    namespaces.delete_namespace,
+    namespaces.list_members,
+    namespaces.put_member,
+    namespaces.delete_member,
+]
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the application; settings come from the environment unless given."""
     settings = settings or load_settings()
     db = Database(settings)
+    services = Services.build(settings, db)
 
     @asynccontextmanager
-    async def database_lifespan(app: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.connect()
         try:
             await migrate(db)
+            await bootstrap_admin(services)
             yield
         finally:
             await db.close()
 
     app = Litestar(
-        route_handlers=[healthz, readyz],
+        route_handlers=ROUTES,
+        guards=[services.guard],
+        dependencies={"services": Provide(lambda: services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        lifespan=[database_lifespan],
+        middleware=[warning_headers],
+        lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="Wegent resource API", version=__version__),
+        openapi_config=OpenAPIConfig(
+            title="Wegent resource API",
+            version=__version__,
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+            security=[{"bearer": []}],
+            openapi_router=Router(
+                "/schema", route_handlers=[], include_in_schema=False, opt=policy("public")
+            ),
+        ),
+        signature_namespace={"Services": Services},
         debug=settings.debug,
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.services = services
     return app
+
+
+async def bootstrap_admin(services: Services) -> None:
+    """``WEGENT_ADMIN_USERNAME`` + ``WEGENT_ADMIN_PASSWORD``: create that admin if absent."""
+    settings = services.settings
+    if settings.admin_username and settings.admin_password:
+        outcome = await services.users.ensure_admin(
+            settings.admin_username, settings.admin_password, reset=False
+        )
+        log.info("admin %s: %s", settings.admin_username, outcome)

@@ -1,4 +1,4 @@
-"""``wegent serve | migrate`` — the operator's entry point.
+"""``wegent serve | migrate | create-admin`` — the operator's entry point.
 
 Every failure an operator can cause (bad settings, unreachable database) ends in one clear line
 on stderr and a non-zero exit, never a traceback.
@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 from collections.abc import Sequence
 
 from wegent.db.engine import Database, DatabaseUnavailable
 from wegent.db.migrate import MigrationError, migrate
+from wegent.errors import ApiError
+from wegent.services import Services
 from wegent.settings import Settings, SettingsError, load_settings
 
 
@@ -45,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     mig = commands.add_parser("migrate", help="apply pending migrations, then exit")
     mig.add_argument("--backwards", action="store_true", help="undo every migration instead")
     mig.set_defaults(run=_migrate)
+
+    admin = commands.add_parser(
+        "create-admin",
+        help="create an admin (or promote an existing user and set its password)",
+    )
+    admin.add_argument("username")
+    admin.set_defaults(run=_create_admin)
     return parser
 
 
@@ -95,6 +105,38 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
     print(asyncio.run(run()), end="")
     return 0
+
+
+def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    password = settings.admin_password or _ask_password()
+    if not 8 <= len(password) <= 128:
+        raise SettingsError("the password must be 8 to 128 characters long")
+
+    async def run() -> str:
+        db = Database(settings)
+        await db.connect()
+        try:
+            await migrate(db)
+            return await Services.build(settings, db).users.ensure_admin(
+                args.username, password, reset=True
+            )
+        finally:
+            await db.close()
+
+    try:
+        outcome = asyncio.run(run())
+    except ApiError as exc:
+        raise SettingsError(exc.message) from None
+    print(f"admin {args.username}: {outcome}")
+    return 0
+
+
+def _ask_password() -> str:
+    """Ask twice on the terminal; WEGENT_ADMIN_PASSWORD avoids the prompt."""
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise SettingsError("the passwords do not match")
+    return first
 
 
 if __name__ == "__main__":  # pragma: no cover

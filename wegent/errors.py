@@ -111,3 +111,15 @@ ERRORS_BY_CODE: dict[int, type[ApiError]] = {
         ServiceUnavailable,
     )
 }
+
+
+def invalid(kind: str | None, name: str | None, causes: list[Cause]) -> Invalid:
+    """A 422 in Kubernetes' words: ``Bot "b1" is invalid: spec.ghostRef: …`` (several causes
+    are listed in brackets)."""
+    subject = f'{kind} "{name}" is invalid' if kind and name else "the object is invalid"
+    parts = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
+    if len(parts) == 1:
+        subject = f"{subject}: {parts[0]}"
+    elif parts:
+        subject = f"{subject}: [{', '.join(parts)}]"
+    return Invalid(subject, kind=kind, name=name, causes=causes)

@@ -13,6 +13,7 @@ from litestar import get, post
 from litestar.params import Body
 
 from wegent.app import create_app
+from wegent.auth.policy import policy
 from wegent.errors import Cause, Invalid, TooManyRequests
 from wegent.settings import Settings
 
@@ -31,28 +32,28 @@ def status(code: int, reason: str, message: str, **extra: object) -> dict[str, o
     return body
 
 
-@get("/test-errors/boom", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+@get("/test-errors/boom", opt=policy("public"), include_in_schema=False, sync_to_thread=False)
 def boom() -> None:
     raise RuntimeError("SELECT secret FROM users -- constraint users_pkey")
 
 
-@get("/test-errors/db-down", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+@get("/test-errors/db-down", opt=policy("public"), include_in_schema=False, sync_to_thread=False)
 def db_down() -> None:
     raise asyncpg.CannotConnectNowError("the database system is starting up")
 
 
-@get("/test-errors/invalid", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+@get("/test-errors/invalid", opt=policy("public"), include_in_schema=False, sync_to_thread=False)
 def invalid() -> None:
     causes = [Cause(reason="FieldValueRequired", message="required", field="spec.systemPrompt")]
     raise Invalid('Ghost "g" is invalid', kind="Ghost", name="g", causes=causes)
 
 
-@get("/test-errors/throttled", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+@get("/test-errors/throttled", opt=policy("public"), include_in_schema=False, sync_to_thread=False)
 def throttled() -> None:
     raise TooManyRequests("slow down", retry_after=7)
 
 
-@post("/test-errors/echo", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+@post("/test-errors/echo", opt=policy("public"), include_in_schema=False, sync_to_thread=False)
 def echo(data: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     return data
 

@@ -8,19 +8,20 @@ from litestar import Request, get
 from litestar.response import Response
 
 from wegent.api.errors import status_response
+from wegent.auth.policy import policy
 from wegent.db.engine import Database
 from wegent.errors import ServiceUnavailable
 
 _OK = b'{"status":"ok"}'
 
 
-@get("/healthz", opt={"public": True}, include_in_schema=True, sync_to_thread=False)
+@get("/healthz", opt=policy("public"), include_in_schema=True, sync_to_thread=False)
 def healthz() -> Response[bytes]:
     """The process is up."""
     return Response(_OK, media_type="application/json")
 
 
-@get("/readyz", opt={"public": True})
+@get("/readyz", opt=policy("public"))
 async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The database answers."""
     db: Database = request.app.state.db

@@ -68,6 +68,8 @@ class EnvelopeColumns:
     annotations = JSONB(default="{}")
     spec = JSONB(default="{}")
     status = JSONB(default="{}")
+    # "Kind/namespace/name" of every object this one references: finds referrers via GIN.
+    refs = JSONB(default="[]")
     resource_version = BigInt()
     generation = BigInt(default=1)
     created_by = Varchar(length=63)
@@ -85,8 +87,12 @@ class Kind(EnvelopeColumns, Table, tablename="kinds"):
 
 
 class Task(EnvelopeColumns, Table, tablename="tasks"):
-    """Tasks: the envelope plus their lifecycle and team reference as columns, for filtering."""
+    """Tasks: the envelope plus their lifecycle and team reference as columns, for filtering.
 
+    ``kind`` is always ``Task``; it is a column so that the generic statements serve both tables.
+    """
+
+    kind = Varchar(length=32, default="Task")
     phase = Varchar(length=16, default="PENDING")
     progress = Integer(default=0)
     started_at = Timestamptz(null=True, default=None)

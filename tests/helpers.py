@@ -1,0 +1,58 @@
+"""Shared test helpers: accounts through the real API, unique names, Status bodies."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import httpx
+
+PASSWORD = "correct horse battery"
+
+
+def unique(prefix: str = "u") -> str:
+    """A fresh DNS-label name, so tests never collide in the shared database."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def register(client: httpx.AsyncClient, username: str | None = None) -> Account:
+    """Register through the API and log in."""
+    username = username or unique()
+    created = await client.post(
+        "/api/v1/auth/register", json={"username": username, "password": PASSWORD}
+    )
+    assert created.status_code == 201, created.text
+    return await login(client, username)
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> Account:
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": username, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return Account(username, response.json()["access_token"])
+
+
+def status_body(code: int, reason: str, message: str, **extra: object) -> dict[str, object]:
+    """The exact Status body of API.md §12."""
+    body: dict[str, object] = {
+        "apiVersion": "v1",
+        "kind": "Status",
+        "status": "Failure",
+        "code": code,
+        "reason": reason,
+        "message": message,
+        "detail": message,
+    }
+    body.update(extra)
+    return body

@@ -1,0 +1,27 @@
+"""OpenAPI helpers: each route documents every error status it can answer, as a Status body."""
+
+from __future__ import annotations
+
+from litestar.openapi.datastructures import ResponseSpec
+
+from wegent.api.errors import Status
+
+_DESCRIPTIONS = {
+    400: "Bad request (malformed body, parameter or token)",
+    401: "Missing or invalid bearer token",
+    403: "Not allowed for this caller",
+    404: "Not found",
+    409: "Conflict with the current state",
+    413: "Request body too large",
+    415: "Unsupported content type",
+    422: "Invalid: every bad field is listed in details.causes",
+    429: "Too many requests",
+    503: "The database is unavailable",
+}
+
+
+def errors(*codes: int) -> dict[int, ResponseSpec]:
+    """``responses=`` for a route: the listed codes, each a Status body."""
+    return {
+        code: ResponseSpec(data_container=Status, description=_DESCRIPTIONS[code]) for code in codes
+    }

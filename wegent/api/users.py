@@ -1,0 +1,37 @@
+"""The caller's own record, and the admin's view of every user (API.md §11)."""
+
+from __future__ import annotations
+
+from litestar import get, patch
+from litestar.params import FromPath, JSONBody
+
+from wegent.api.bodies import StrictBody
+from wegent.api.docs import errors
+from wegent.api.params import AnyRequest, ServicesDep
+from wegent.auth.models import Me, UserList, UserOut, UserPatch
+from wegent.auth.policy import policy, principal_of
+
+
+@get("/api/v1/users/me", opt=policy("authenticated"), responses=errors(401), tags=["users"])
+async def me(request: AnyRequest, services: ServicesDep) -> Me:
+    """The caller, with the namespaces it can access and its role in each."""
+    return await services.users.me(principal_of(request))
+
+
+@get("/api/v1/users", opt=policy("admin"), responses=errors(401, 403), tags=["users"])
+async def list_users(services: ServicesDep) -> UserList:
+    return await services.users.list()
+
+
+@patch(
+    "/api/v1/users/{username:str}",
+    opt=policy("admin"),
+    dto=StrictBody[UserPatch],
+    responses=errors(400, 401, 403, 404, 409, 415, 422),
+    tags=["users"],
+)
+async def patch_user(
+    username: FromPath[str], data: JSONBody[UserPatch], services: ServicesDep
+) -> UserOut:
+    """Change a user's global role or active state."""
+    return await services.users.patch(username, data)

@@ -1,0 +1,1 @@
+"""Authentication and authorization: passwords, tokens, users, namespaces and access policy."""

@@ -1,0 +1,123 @@
+"""Who the caller is and what it may do in a namespace, decided before any lookup.
+
+Both answers come from the server's own records (never from token claims) through short-lived
+in-process caches, so a request pays no SQL for them and a disabled or demoted user loses access
+within ``user_cache_ttl_s`` seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from wegent.auth.cache import TTLCache
+from wegent.auth.tokens import Claims
+from wegent.db.engine import Database
+from wegent.errors import Forbidden, Unauthorized
+
+Verb = Literal["read", "write", "admin"]
+PUBLIC = "public"
+DEFAULT = "default"
+_ALLOWED: dict[str, frozenset[str]] = {
+    "view": frozenset({"read"}),
+    "edit": frozenset({"read", "write"}),
+    "admin": frozenset({"read", "write", "admin"}),
+}
+_NO_ROLE = ""
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """The authenticated caller as the server's records describe it now."""
+
+    id: int
+    username: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class Access:
+    """Resolves callers and their namespace roles, with caches a few seconds long."""
+
+    def __init__(self, db: Database, ttl: float) -> None:
+        self._db = db
+        self._users: TTLCache[Principal | None] = TTLCache(ttl)
+        self._roles: TTLCache[str] = TTLCache(ttl)
+
+    async def principal(self, claims: Claims) -> Principal:
+        """The caller behind a valid token; unknown or disabled users are the same 401."""
+        cached = self._users.get(claims.user_id)
+        if cached is None:
+            async with self._db.pool.acquire() as conn:
+                row = await conn.fetchrow(
+                    "SELECT id, username, role FROM users WHERE id = $1 AND is_active",
+                    claims.user_id,
+                )
+            cached = Principal(row["id"], row["username"], row["role"]) if row else None
+            self._users.put(claims.user_id, cached)
+        if cached is None or cached.username != claims.username:
+            raise Unauthorized()
+        return cached
+
+    @staticmethod
+    def resolve(principal: Principal, namespace: str) -> str:
+        """``default`` is the caller's personal namespace, named after the user (§3)."""
+        return principal.username if namespace == DEFAULT else namespace
+
+    async def role(self, principal: Principal, namespace: str) -> str | None:
+        """The caller's role in ``namespace`` (already resolved), or None."""
+        if principal.is_admin:
+            return "admin"
+        if namespace == PUBLIC:
+            return "view"
+        key = (principal.id, namespace)
+        role = self._roles.get(key)
+        if role is None:
+            async with self._db.pool.acquire() as conn:
+                role = await conn.fetchval(
+                    "SELECT m.role FROM namespace_members m "
+                    "JOIN namespaces n ON n.id = m.namespace "
+                    "WHERE n.name = $1 AND m.member = $2",
+                    namespace,
+                    principal.id,
+                )
+            role = role or _NO_ROLE
+            self._roles.put(key, role)
+        return role or None
+
+    async def allows(self, principal: Principal, namespace: str, verb: Verb) -> bool:
+        role = await self.role(principal, namespace)
+        return role is not None and verb in _ALLOWED[role]
+
+    async def require(self, principal: Principal, namespace: str, verb: Verb) -> str:
+        """Resolve ``namespace`` and check ``verb`` on it; 403 whether or not it exists."""
+        resolved = self.resolve(principal, namespace)
+        if not await self.allows(principal, resolved, verb):
+            raise Forbidden(
+                f'user "{principal.username}" cannot {verb} in namespace "{resolved}"',
+                kind="Namespace",
+                name=resolved,
+            )
+        return resolved
+
+    async def readable(self, principal: Principal) -> list[str] | None:
+        """Every namespace the caller can read, or None for a global admin (all of them)."""
+        if principal.is_admin:
+            return None
+        async with self._db.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT n.name FROM namespace_members m JOIN namespaces n ON n.id = m.namespace "
+                "WHERE m.member = $1",
+                principal.id,
+            )
+        return sorted({PUBLIC, *(r["name"] for r in rows)})
+
+    def forget_user(self, user_id: int) -> None:
+        self._users.invalidate(user_id)
+
+    def forget_roles(self) -> None:
+        """Membership changed in this worker: drop cached roles now rather than at expiry."""
+        self._roles.invalidate()

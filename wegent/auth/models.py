@@ -1,0 +1,111 @@
+"""Wire types of the auth API: bodies in, users and namespaces out (camelCase)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+RESERVED_NAMES = frozenset({"default", "public", "system"})
+
+Username = Annotated[str, msgspec.Meta(min_length=2, max_length=63, pattern=DNS_LABEL)]
+NamespaceName = Annotated[str, msgspec.Meta(min_length=1, max_length=63, pattern=DNS_LABEL)]
+Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
+Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+GlobalRole = Literal["admin", "user"]
+NamespaceRole = Literal["view", "edit", "admin"]
+
+
+def is_reserved(name: str) -> bool:
+    """Names that are never a user or a namespace (API.md §3)."""
+    return name in RESERVED_NAMES or name.startswith("kube-")
+
+
+class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
+    username: Username
+    password: Password
+    email: Email | None = None
+
+
+class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """``user_name`` is accepted in place of ``username`` for existing Wegent clients."""
+
+    password: Annotated[str, msgspec.Meta(max_length=1024)]
+    username: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    user_name: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+
+
+class TokenResponse(msgspec.Struct):
+    access_token: str
+    expires_in: int
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+
+
+class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
+    role: GlobalRole | None = None
+    isActive: bool | None = None
+
+
+class UserOut(msgspec.Struct):
+    id: int
+    username: str
+    email: str | None
+    role: str
+    isActive: bool
+    createdAt: str
+    updatedAt: str
+
+
+class UserList(msgspec.Struct):
+    items: list[UserOut]
+    kind: str = "UserList"
+    apiVersion: str = "v1"
+
+
+class NamespaceAccess(msgspec.Struct):
+    name: str
+    role: str
+
+
+class Me(msgspec.Struct):
+    id: int
+    username: str
+    email: str | None
+    role: str
+    isActive: bool
+    namespaces: list[NamespaceAccess]
+
+
+class NamespaceCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: NamespaceName
+
+
+class NamespaceOut(msgspec.Struct):
+    name: str
+    owner: str | None
+    personal: bool
+    role: str
+    createdAt: str
+
+
+class NamespaceList(msgspec.Struct):
+    items: list[NamespaceOut]
+    kind: str = "NamespaceList"
+    apiVersion: str = "v1"
+
+
+class MemberPut(msgspec.Struct, forbid_unknown_fields=True):
+    role: NamespaceRole
+
+
+class MemberOut(msgspec.Struct):
+    namespace: str
+    username: str
+    role: str
+
+
+class MemberList(msgspec.Struct):
+    items: list[MemberOut]
+    kind: str = "MemberList"
+    apiVersion: str = "v1"

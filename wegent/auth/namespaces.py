@@ -1,0 +1,203 @@
+"""Namespaces and their members (API.md §3, §11). Access is checked by the route's policy
+before any of these run; these methods hold the rules about the namespaces themselves."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from wegent.auth.access import PUBLIC, Access, Principal
+from wegent.auth.models import (
+    MemberList,
+    MemberOut,
+    NamespaceCreate,
+    NamespaceList,
+    NamespaceOut,
+    is_reserved,
+)
+from wegent.auth.users import rfc3339
+from wegent.db.engine import Database
+from wegent.errors import AlreadyExists, Cause, Conflict, Forbidden, Invalid, NotFound
+
+_NAMESPACE = (
+    "SELECT n.id, n.name, u.username AS owner, n.personal, n.created_at, m.role "
+    "FROM namespaces n LEFT JOIN users u ON u.id = n.owner"
+)
+
+
+def _not_found(name: str) -> NotFound:
+    return NotFound(f'namespace "{name}" not found', kind="Namespace", name=name)
+
+
+class Namespaces:
+    """Create, read and delete namespaces; manage who is a member with which role."""
+
+    def __init__(self, db: Database, access: Access) -> None:
+        self._db = db
+        self._access = access
+
+    async def list(self, principal: Principal) -> NamespaceList:
+        """The namespaces the caller can access, with its role in each."""
+        async with self._db.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"{_NAMESPACE} LEFT JOIN namespace_members m "
+                "ON m.namespace = n.id AND m.member = $1 "
+                "WHERE $2 OR m.role IS NOT NULL OR n.name = 'public' ORDER BY n.name",
+                principal.id,
+                principal.is_admin,
+            )
+        return NamespaceList(items=[self._out(row, self._role(principal, row)) for row in rows])
+
+    async def create(self, principal: Principal, body: NamespaceCreate) -> NamespaceOut:
+        """A shared namespace; its creator is its admin. Names share one space with users."""
+        if is_reserved(body.name):
+            raise Invalid(
+                f'namespace name "{body.name}" is reserved',
+                kind="Namespace",
+                name=body.name,
+                causes=[Cause("FieldValueForbidden", "reserved name", "name")],
+            )
+        try:
+            # Every user owns a namespace of its name, so this unique name covers users too.
+            async with self._db.pool.acquire() as conn:
+                row = await conn.fetchrow(
+                    "WITH n AS (INSERT INTO namespaces (name, owner, personal, created_at) "
+                    "VALUES ($1, $2, false, now()) RETURNING id, name, personal, created_at), "
+                    "m AS (INSERT INTO namespace_members (namespace, member, role, created_at) "
+                    "SELECT id, $2, 'admin', now() FROM n) "
+                    "SELECT id, name, $3::text AS owner, personal, created_at FROM n",
+                    body.name,
+                    principal.id,
+                    principal.username,
+                )
+        except asyncpg.UniqueViolationError:
+            raise AlreadyExists(
+                f'the name "{body.name}" is already taken', kind="Namespace", name=body.name
+            ) from None
+        self._access.forget_roles()
+        assert row is not None
+        return self._out(row, "admin")
+
+    async def get(self, principal: Principal, name: str) -> NamespaceOut:
+        async with self._db.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"{_NAMESPACE} LEFT JOIN namespace_members m "
+                "ON m.namespace = n.id AND m.member = $2 WHERE n.name = $1",
+                name,
+                principal.id,
+            )
+        if row is None:
+            raise _not_found(name)
+        return self._out(row, self._role(principal, row))
+
+    async def delete(self, name: str) -> None:
+        """Only an empty shared namespace; its trash goes with it."""
+        if name == PUBLIC:
+            raise Forbidden('namespace "public" cannot be deleted', kind="Namespace", name=name)
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT id, personal FROM namespaces WHERE name = $1 FOR UPDATE", name
+            )
+            if row is None:
+                raise _not_found(name)
+            if row["personal"]:
+                raise Forbidden(
+                    f'namespace "{name}" is a personal namespace and cannot be deleted',
+                    kind="Namespace",
+                    name=name,
+                )
+            live = await conn.fetchval(
+                "SELECT (SELECT count(*) FROM kinds WHERE namespace = $1 AND deleted_at IS NULL)"
+                " + (SELECT count(*) FROM tasks WHERE namespace = $1 AND deleted_at IS NULL)",
+                name,
+            )
+            if live:
+                raise Conflict(
+                    f'namespace "{name}" still holds {live} live objects',
+                    kind="Namespace",
+                    name=name,
+                )
+            await conn.execute("DELETE FROM kinds WHERE namespace = $1", name)
+            await conn.execute("DELETE FROM tasks WHERE namespace = $1", name)
+            await conn.execute("DELETE FROM namespaces WHERE id = $1", row["id"])
+        self._access.forget_roles()
+
+    async def members(self, name: str) -> MemberList:
+        async with self._db.pool.acquire() as conn:
+            ns_id = await conn.fetchval("SELECT id FROM namespaces WHERE name = $1", name)
+            if ns_id is None:
+                raise _not_found(name)
+            rows = await conn.fetch(
+                "SELECT u.username, m.role FROM namespace_members m "
+                "JOIN users u ON u.id = m.member WHERE m.namespace = $1 ORDER BY u.username",
+                ns_id,
+            )
+        return MemberList(items=[MemberOut(name, r["username"], r["role"]) for r in rows])
+
+    async def put_member(self, name: str, username: str, role: str) -> MemberOut:
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            ns, user_id = await self._namespace_and_user(conn, name, username)
+            self._protect_owner(ns, user_id, username)
+            await conn.execute(
+                "INSERT INTO namespace_members (namespace, member, role, created_at) "
+                "VALUES ($1, $2, $3, now()) "
+                "ON CONFLICT (namespace, member) DO UPDATE SET role = EXCLUDED.role",
+                ns["id"],
+                user_id,
+                role,
+            )
+        self._access.forget_roles()
+        return MemberOut(name, username, role)
+
+    async def delete_member(self, name: str, username: str) -> None:
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            ns, user_id = await self._namespace_and_user(conn, name, username)
+            self._protect_owner(ns, user_id, username)
+            status = await conn.execute(
+                "DELETE FROM namespace_members WHERE namespace = $1 AND member = $2",
+                ns["id"],
+                user_id,
+            )
+        if status != "DELETE 1":
+            raise NotFound(
+                f'user "{username}" is not a member of namespace "{name}"',
+                kind="Member",
+                name=username,
+            )
+        self._access.forget_roles()
+
+    async def _namespace_and_user(
+        self, conn: asyncpg.Connection, name: str, username: str
+    ) -> tuple[asyncpg.Record, int]:
+        ns = await conn.fetchrow(
+            "SELECT id, owner, personal FROM namespaces WHERE name = $1 FOR UPDATE", name
+        )
+        if ns is None:
+            raise _not_found(name)
+        user_id = await conn.fetchval("SELECT id FROM users WHERE username = $1", username)
+        if user_id is None:
+            raise NotFound(f'user "{username}" not found', kind="User", name=username)
+        return ns, user_id
+
+    @staticmethod
+    def _protect_owner(ns: asyncpg.Record, user_id: int, username: str) -> None:
+        if ns["personal"] and ns["owner"] == user_id:
+            raise Conflict(
+                f'"{username}" owns this personal namespace; its role cannot change',
+                kind="Member",
+                name=username,
+            )
+
+    @staticmethod
+    def _role(principal: Principal, row: asyncpg.Record) -> str:
+        """Global admins are admins everywhere; everyone else reads ``public``."""
+        return "admin" if principal.is_admin else row["role"] or "view"
+
+    @staticmethod
+    def _out(row: asyncpg.Record, role: str) -> NamespaceOut:
+        return NamespaceOut(
+            name=row["name"],
+            owner=row["owner"],
+            personal=row["personal"],
+            role=role,
+            createdAt=rfc3339(row["created_at"]),
+        )

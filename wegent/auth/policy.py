@@ -1,0 +1,93 @@
+"""Access policy: every route declares one in ``opt["policy"]``; one guard enforces them all.
+
+Deny by default: a route without a declared policy answers 403 to everyone. Policies:
+``public`` (no token), ``authenticated``, ``admin`` (global role), and ``read``/``write``/
+``admin-namespace`` on the namespace named by the path (``{namespace}``) or the ``namespace``
+query parameter (default ``default``). Namespace access is decided before any lookup.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+
+from wegent.auth.access import DEFAULT, Access, Principal, Verb
+from wegent.auth.tokens import InvalidToken, TokenIssuer
+from wegent.errors import Forbidden, Unauthorized
+
+Policy = Literal["public", "authenticated", "admin", "read", "write", "admin-namespace"]
+POLICIES: frozenset[str] = frozenset(
+    {"public", "authenticated", "admin", "read", "write", "admin-namespace"}
+)
+NAMESPACE_KEY = "wegent.namespace"
+_VERBS: dict[str, Verb] = {"read": "read", "write": "write", "admin-namespace": "admin"}
+
+
+def policy(name: Policy, **extra: Any) -> dict[str, Any]:
+    """The ``opt`` of a route with this policy."""
+    return {"policy": name, **extra}
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The authenticated caller (set by the guard)."""
+    principal: Principal = connection.scope["user"]
+    return principal
+
+
+def namespace_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The namespace the guard resolved and authorized for this request."""
+    namespace: str = connection.scope["state"][NAMESPACE_KEY]
+    return namespace
+
+
+class PolicyGuard:
+    """The app-level guard: authenticate, then authorize by the route's declared policy."""
+
+    def __init__(self, tokens: TokenIssuer, access: Access) -> None:
+        self._tokens = tokens
+        self._access = access
+
+    async def __call__(
+        self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        name = handler.opt.get("policy")
+        if name not in POLICIES:
+            raise Forbidden("this route has no access policy")
+        if name == "public":
+            return
+        principal = await self.authenticate(connection)
+        connection.scope["user"] = principal
+        if name == "admin" and not principal.is_admin:
+            raise Forbidden(f'user "{principal.username}" is not an admin')
+        verb = _VERBS.get(name)
+        if verb is None:
+            return
+        if handler.opt.get("all_namespaces") and _truthy(
+            connection.query_params.get("allNamespaces")
+        ):
+            return  # the list itself is limited to what the caller can read
+        requested: str = (
+            connection.path_params.get("namespace")
+            or connection.query_params.get("namespace")
+            or DEFAULT
+        )
+        resolved = await self._access.require(principal, requested, verb)
+        connection.scope.setdefault("state", {})[NAMESPACE_KEY] = resolved
+
+    async def authenticate(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+        """Bearer token → the user's current record; every failure is the same 401."""
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized()
+        try:
+            claims = self._tokens.decode(token.strip())
+        except InvalidToken:
+            raise Unauthorized() from None
+        return await self._access.principal(claims)
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.lower() in ("true", "1", "yes")

@@ -1,0 +1,61 @@
+"""HS256 access tokens. ``decode`` is the one place tokens are read: every failure is the same."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import msgspec
+
+ALGORITHM = "HS256"
+LEEWAY_S = 30
+REQUIRED_CLAIMS = ["sub", "username", "role", "iat", "exp"]
+
+
+class InvalidToken(Exception):
+    """Any problem with a token; callers answer one opaque 401."""
+
+
+class Claims(msgspec.Struct, frozen=True):
+    """What a valid token says; authorization still reads the user's current record."""
+
+    user_id: int
+    username: str
+
+
+class TokenIssuer:
+    """Issues and decodes tokens with one key and one pinned algorithm."""
+
+    def __init__(self, secret: str, lifetime_minutes: int) -> None:
+        self._secret = secret
+        self.lifetime_s = lifetime_minutes * 60
+
+    def issue(self, user_id: int, username: str, role: str) -> str:
+        now = int(time.time())
+        payload = {
+            "sub": str(user_id),
+            "username": username,
+            "role": role,
+            "iat": now,
+            "exp": now + self.lifetime_s,
+        }
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+
+    def decode(self, token: str) -> Claims:
+        """Validate signature, algorithm, required claims, expiry and issue time."""
+        try:
+            payload = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                leeway=LEEWAY_S,
+                options={"require": REQUIRED_CLAIMS, "verify_iat": True},
+            )
+            iat, sub, username = payload["iat"], payload["sub"], payload["username"]
+            if not isinstance(iat, int | float) or iat > time.time() + LEEWAY_S:
+                raise InvalidToken
+            if not isinstance(sub, str) or not sub.isdigit() or not isinstance(username, str):
+                raise InvalidToken
+            return Claims(user_id=int(sub), username=username)
+        except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
+            raise InvalidToken from exc

@@ -1,0 +1,260 @@
+"""Accounts: registration, login with throttling, the caller's view of itself, admin edits."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import asyncpg
+
+from wegent.auth.access import PUBLIC, Access, Principal
+from wegent.auth.models import (
+    LoginRequest,
+    Me,
+    NamespaceAccess,
+    RegisterRequest,
+    TokenResponse,
+    UserList,
+    UserOut,
+    UserPatch,
+    is_reserved,
+)
+from wegent.auth.passwords import Passwords
+from wegent.auth.tokens import TokenIssuer
+from wegent.db.engine import Database
+from wegent.errors import (
+    AlreadyExists,
+    Cause,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
+
+MAX_FAILURES = 10
+FAILURE_WINDOW_S = 15 * 60
+_LOGIN_FAILED = "invalid username or password"
+_USER_COLUMNS = "id, username, email, role, is_active, created_at, updated_at"
+
+_REGISTER = f"""
+WITH u AS (
+    INSERT INTO users (username, email, password_hash, role, is_active, failed_logins,
+                       created_at, updated_at)
+    VALUES ($1, $2, $3, $4, true, 0, now(), now())
+    RETURNING {_USER_COLUMNS}
+), n AS (
+    INSERT INTO namespaces (name, owner, personal, created_at)
+    SELECT username, id, true, now() FROM u RETURNING id, owner
+), m AS (
+    INSERT INTO namespace_members (namespace, member, role, created_at)
+    SELECT id, owner, 'admin', now() FROM n
+)
+SELECT {_USER_COLUMNS} FROM u
+"""
+
+_RECORD_FAILURE = f"""
+UPDATE users SET
+    failed_logins = CASE WHEN failed_window_start IS NULL
+        OR failed_window_start <= now() - interval '{FAILURE_WINDOW_S} seconds'
+        THEN 1 ELSE failed_logins + 1 END,
+    failed_window_start = CASE WHEN failed_window_start IS NULL
+        OR failed_window_start <= now() - interval '{FAILURE_WINDOW_S} seconds'
+        THEN now() ELSE failed_window_start END
+WHERE id = $1
+"""
+
+
+def rfc3339(value: datetime) -> str:
+    """Kubernetes-style timestamps: UTC, second precision, ``Z``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def user_out(row: asyncpg.Record) -> UserOut:
+    return UserOut(
+        id=row["id"],
+        username=row["username"],
+        email=row["email"],
+        role=row["role"],
+        isActive=row["is_active"],
+        createdAt=rfc3339(row["created_at"]),
+        updatedAt=rfc3339(row["updated_at"]),
+    )
+
+
+class Users:
+    """Account rules; every statement runs on the shared pool."""
+
+    def __init__(
+        self,
+        db: Database,
+        passwords: Passwords,
+        tokens: TokenIssuer,
+        access: Access,
+        allow_registration: bool,
+    ) -> None:
+        self._db = db
+        self._passwords = passwords
+        self._tokens = tokens
+        self._access = access
+        self._allow_registration = allow_registration
+
+    async def register(self, body: RegisterRequest) -> UserOut:
+        """Create the user and its personal namespace in one statement. Nobody registers admin."""
+        if not self._allow_registration:
+            raise Forbidden("registration is disabled on this server")
+        return await self.create(body.username, body.password, body.email, role="user")
+
+    async def create(self, username: str, password: str, email: str | None, role: str) -> UserOut:
+        if is_reserved(username):
+            raise Invalid(
+                f'username "{username}" is reserved',
+                kind="User",
+                name=username,
+                causes=[Cause("FieldValueForbidden", "reserved name", "username")],
+            )
+        password_hash = await self._passwords.hash(password)
+        try:
+            async with self._db.pool.acquire() as conn:
+                row = await conn.fetchrow(_REGISTER, username, email, password_hash, role)
+        except asyncpg.UniqueViolationError:
+            raise AlreadyExists(
+                f'the name "{username}" is already taken', kind="User", name=username
+            ) from None
+        assert row is not None
+        return user_out(row)
+
+    async def login(self, body: LoginRequest) -> TokenResponse:
+        """Same 401 for unknown, wrong and disabled; 429 after too many failures."""
+        username = body.username or body.user_name or ""
+        async with self._db.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT id, username, role, is_active, password_hash, failed_logins, "
+                "EXTRACT(EPOCH FROM failed_window_start + make_interval(secs => $2) - now()) "
+                "AS throttle_left FROM users WHERE username = $1",
+                username,
+                FAILURE_WINDOW_S,
+            )
+        if row is not None:
+            self._refuse_if_throttled(row)
+        ok = await self._passwords.verify(row["password_hash"] if row else None, body.password)
+        if row is None or not ok or not row["is_active"]:
+            if row is not None:
+                await self._record_failure(row["id"])
+            raise Unauthorized(_LOGIN_FAILED)
+        await self._after_success(row, body.password)
+        token = self._tokens.issue(row["id"], row["username"], row["role"])
+        return TokenResponse(access_token=token, expires_in=self._tokens.lifetime_s)
+
+    @staticmethod
+    def _refuse_if_throttled(row: asyncpg.Record) -> None:
+        left = row["throttle_left"]
+        if row["failed_logins"] >= MAX_FAILURES and left is not None and left > 0:
+            raise TooManyRequests(
+                "too many failed logins for this account; retry later",
+                retry_after=math.ceil(float(left)),
+            )
+
+    async def _record_failure(self, user_id: int) -> None:
+        async with self._db.pool.acquire() as conn:
+            await conn.execute(_RECORD_FAILURE, user_id)
+
+    async def _after_success(self, row: asyncpg.Record, password: str) -> None:
+        """Reset the failure count, and rehash when the hashing parameters changed."""
+        new_hash = None
+        if self._passwords.needs_rehash(row["password_hash"]):
+            new_hash = await self._passwords.hash(password)
+        if row["failed_logins"] or new_hash:
+            async with self._db.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE users SET failed_logins = 0, failed_window_start = NULL, "
+                    "password_hash = COALESCE($2, password_hash) WHERE id = $1",
+                    row["id"],
+                    new_hash,
+                )
+
+    async def me(self, principal: Principal) -> Me:
+        async with self._db.pool.acquire() as conn:
+            user = await conn.fetchrow(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", principal.id
+            )
+            if principal.is_admin:
+                rows = await conn.fetch(
+                    "SELECT name, 'admin' AS role FROM namespaces ORDER BY name"
+                )
+            else:
+                rows = await conn.fetch(
+                    "SELECT n.name, m.role FROM namespace_members m "
+                    "JOIN namespaces n ON n.id = m.namespace WHERE m.member = $1 ORDER BY n.name",
+                    principal.id,
+                )
+        if user is None:
+            raise Unauthorized()
+        namespaces = [NamespaceAccess(r["name"], r["role"]) for r in rows]
+        if not principal.is_admin:
+            namespaces.append(NamespaceAccess(PUBLIC, "view"))
+            namespaces.sort(key=lambda n: n.name)
+        out = user_out(user)
+        return Me(out.id, out.username, out.email, out.role, out.isActive, namespaces)
+
+    async def list(self) -> UserList:
+        async with self._db.pool.acquire() as conn:
+            rows = await conn.fetch(f"SELECT {_USER_COLUMNS} FROM users ORDER BY username")
+        return UserList(items=[user_out(r) for r in rows])
+
+    async def patch(self, username: str, patch: UserPatch) -> UserOut:
+        """Change a user's role or active state; the last active admin cannot be removed."""
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            # Serialise admin edits so two concurrent demotions cannot both pass the check.
+            await conn.execute("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+            row = await conn.fetchrow(
+                "SELECT id, role, is_active FROM users WHERE username = $1", username
+            )
+            if row is None:
+                raise NotFound(f'user "{username}" not found', kind="User", name=username)
+            stays_admin = (patch.role or row["role"]) == "admin" and (
+                row["is_active"] if patch.isActive is None else patch.isActive
+            )
+            if row["role"] == "admin" and row["is_active"] and not stays_admin:
+                others = await conn.fetchval(
+                    "SELECT count(*) FROM users WHERE role = 'admin' AND is_active AND id <> $1",
+                    row["id"],
+                )
+                if others == 0:
+                    raise Conflict(
+                        "the last active admin cannot be demoted or disabled",
+                        kind="User",
+                        name=username,
+                    )
+            updated = await conn.fetchrow(
+                "UPDATE users SET role = COALESCE($2, role), is_active = COALESCE($3, is_active), "
+                f"updated_at = now() WHERE id = $1 RETURNING {_USER_COLUMNS}",
+                row["id"],
+                patch.role,
+                patch.isActive,
+            )
+        self._access.forget_user(row["id"])
+        assert updated is not None
+        return user_out(updated)
+
+    async def ensure_admin(self, username: str, password: str, *, reset: bool) -> str:
+        """Create ``username`` as an admin. If the user exists: leave it (start-up), or with
+        ``reset`` promote it and set this password (``wegent create-admin``)."""
+        try:
+            await self.create(username, password, None, role="admin")
+            return "created"
+        except AlreadyExists:
+            if not reset:
+                return "exists"
+        password_hash = await self._passwords.hash(password)
+        async with self._db.pool.acquire() as conn:
+            status = await conn.execute(
+                "UPDATE users SET role = 'admin', is_active = true, password_hash = $2, "
+                "updated_at = now() WHERE username = $1",
+                username,
+                password_hash,
+            )
+        if status != "UPDATE 1":  # the name belongs to a namespace, not a user
+            raise AlreadyExists(f'the name "{username}" is taken by a namespace')
+        return "promoted"

@@ -1,0 +1,1 @@
+"""The resource model: envelope, per-kind specs and strict decoding (API.md §1, §2)."""

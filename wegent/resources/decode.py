@@ -1,0 +1,363 @@
+"""Strict, precise decoding of request bodies into Structs (API.md §1, §12).
+
+The fast path decodes straight into the type, so a valid body costs one msgspec call. Only a body
+that fails takes the slow path: it walks the parsed value against the type and collects every
+problem it can, each as a :class:`~wegent.errors.Cause` with its full path (``spec.members[2]
+.botRef.name``; map keys verbatim in brackets: ``metadata.labels[a b]``), plus the unknown fields,
+which ``fieldValidation`` turns into causes (Strict), warnings (Warn) or nothing (Ignore).
+
+Convention for ``__post_init__``: a Struct reports cross-field problems by raising a ValueError
+whose message is one or more lines "`relative.path`: message" (``FieldErrors`` in
+``wegent.resources.meta`` writes them). The relative path is joined to the Struct's own path, so
+"`preloadSkills[1]`: …" raised by the spec becomes a cause on ``spec.preloadSkills[1]``. The
+reason follows the Kubernetes message prefix: "Required value" → FieldValueRequired,
+"Duplicate value" → FieldValueDuplicate, "Unsupported value" → FieldValueNotSupported,
+"Too long" → FieldValueTooLong, "Too many" → FieldValueTooMany, "Forbidden" →
+FieldValueForbidden, anything else → FieldValueInvalid. A message without the backtick prefix is
+reported on the Struct itself.
+
+Types walked precisely: Structs, ``list``, ``dict``, optionals and ``Annotated`` length bounds;
+anything else is a leaf checked by ``msgspec.convert``. Unknown fields are detected on Structs
+with ``forbid_unknown_fields`` (the fast path relies on it to never drop a field silently).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import types
+from collections.abc import Hashable, Mapping
+from typing import (
+    Annotated,
+    Any,
+    Generic,
+    Literal,
+    NamedTuple,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+)
+
+import msgspec
+
+from wegent.errors import BadRequest, Cause, Invalid, invalid
+from wegent.resources.meta import Metadata, validate_annotations, validate_labels
+
+T = TypeVar("T")
+
+FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
+
+_AT = re.compile(r" - at `(?:key` in `)?\$(?P<path>[^`]*)`$")
+_POST_INIT_LINE = re.compile(r"^`(?P<field>[^`]*)`: (?P<message>.*)$")
+_REASONS = (
+    ("Required value", "FieldValueRequired"),
+    ("Duplicate value", "FieldValueDuplicate"),
+    ("Unsupported value", "FieldValueNotSupported"),
+    ("Too long", "FieldValueTooLong"),
+    ("Too many", "FieldValueTooMany"),
+    ("Forbidden", "FieldValueForbidden"),
+)
+_TOO_LONG = re.compile(r"^Expected `str` of length <= \d+$")
+_TOO_MANY = re.compile(r"^Expected `(array|object)` of length <= \d+$")
+
+
+class Decoded(NamedTuple, Generic[T]):
+    """The decoded value and one warning per dropped unknown field (Warn mode)."""
+
+    value: T
+    warnings: list[str]
+
+
+def decode(body: bytes | object, type_: type[T], *, field_validation: str = "Warn") -> Decoded[T]:
+    """Decode ``body`` (JSON bytes, or an already parsed object) into ``type_``.
+
+    Raises BadRequest (not JSON, bad ``field_validation``) or Invalid (every problem as causes).
+    """
+    if field_validation not in FIELD_VALIDATION:
+        raise BadRequest(
+            f"fieldValidation must be one of Strict, Warn, Ignore, not {_quote(field_validation)}"
+        )
+    try:
+        value: T = _fast(body, type_)
+    except msgspec.ValidationError:
+        return _slow(_parse(body) if _is_bytes(body) else body, type_, field_validation)
+    _check_metadata(value, type_)
+    return Decoded(value, [])
+
+
+def _is_bytes(body: object) -> bool:
+    return isinstance(body, bytes | bytearray | memoryview)
+
+
+@functools.cache
+def _decoder(type_: Any) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(type_)
+
+
+def _fast(body: Any, type_: type[T]) -> T:
+    """Decode in one call; a ValidationError means "take the slow path"."""
+    try:
+        if _is_bytes(body):
+            result: T = _decoder(cast(Hashable, type_)).decode(body)
+            return result
+        return msgspec.convert(body, type_)
+    except msgspec.ValidationError:
+        raise
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _unreadable(exc) from None
+
+
+def _parse(body: Any) -> object:
+    try:
+        return msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _unreadable(exc) from None
+
+
+def _unreadable(exc: Exception) -> BadRequest:
+    """A body that cannot be parsed at all; msgspec's reason without its path."""
+    if isinstance(exc, RecursionError):
+        return BadRequest("request body is nested too deeply")
+    return BadRequest(f"request body is not valid JSON: {_split_error(str(exc))[0]}")
+
+
+def _slow(parsed: object, type_: type[T], field_validation: str) -> Decoded[T]:
+    if not isinstance(parsed, dict):
+        message = "the body must be a JSON object"
+        cause = Cause(reason="FieldValueInvalid", message=message, field="")
+        raise Invalid(message, kind=getattr(type_, "KIND", None) or None, causes=[cause])
+    walker = _Walker(strict=field_validation == "Strict")
+    cleaned = walker.walk(parsed, type_, "")
+    if walker.causes:
+        raise _invalid(walker.causes, parsed, type_)
+    try:
+        value: T = msgspec.convert(cleaned, type_)
+    except msgspec.ValidationError as exc:  # the walk missed something: still a precise cause
+        raise _invalid(_causes_from_error(str(exc), ""), parsed, type_) from None
+    warnings = [] if field_validation == "Ignore" else [_unknown(p) for p in walker.unknown]
+    return Decoded(value, warnings)
+
+
+def _check_metadata(value: object, type_: type[Any]) -> None:
+    """Labels and annotations have per-key rules msgspec cannot express: check them here."""
+    metadata = getattr(value, "metadata", None)
+    if not isinstance(metadata, Metadata):
+        return
+    causes = validate_labels(metadata.labels) + validate_annotations(metadata.annotations)
+    if causes:
+        kind = getattr(value, "kind", None)
+        raise _invalid(causes, {"kind": kind, "metadata": {"name": metadata.name}}, type_)
+
+
+def _invalid(causes: list[Cause], parsed: Mapping[Any, Any], type_: type[Any]) -> Invalid:
+    """``{kind} "{name}" is invalid`` when both are known, from the body or the type's KIND."""
+    kind = parsed.get("kind")
+    if not isinstance(kind, str) or not kind:
+        kind = getattr(type_, "KIND", None) or None
+    metadata = parsed.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    name = name if isinstance(name, str) and name else None
+    return invalid(kind, name, causes)
+
+
+def _unknown(path: str) -> str:
+    return f"unknown field {_quote(path)}"
+
+
+def _quote(value: object) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def _join(base: str, rel: str) -> str:
+    if not rel:
+        return base
+    if rel.startswith("["):
+        return base + rel
+    return f"{base}.{rel}" if base else rel
+
+
+def _reason(message: str) -> str:
+    for prefix, reason in _REASONS:
+        if message.startswith(prefix):
+            return reason
+    return "FieldValueInvalid"
+
+
+def _split_error(message: str) -> tuple[str, str]:
+    """msgspec's message without its " - at `$…`" suffix, and the path that suffix named."""
+    match = _AT.search(message)
+    if match:
+        return message[: match.start()], match["path"].lstrip(".")
+    return message, ""
+
+
+def _causes_from_error(message: str, path: str) -> list[Cause]:
+    """Causes of a ValidationError raised while building the Struct at ``path``."""
+    text, rel = _split_error(message)
+    base = _join(path, rel)
+    causes: list[Cause] = []
+    for line in text.split("\n"):
+        match = _POST_INIT_LINE.match(line)
+        field, detail = (_join(base, match["field"]), match["message"]) if match else (base, line)
+        reason = _leaf_reason(detail) if not match else _reason(detail)
+        causes.append(Cause(reason=reason, message=detail, field=field))
+    return causes
+
+
+def _leaf_reason(message: str) -> str:
+    if _TOO_LONG.match(message):
+        return "FieldValueTooLong"
+    if _TOO_MANY.match(message):
+        return "FieldValueTooMany"
+    return _reason(message)
+
+
+def _describe(value: object) -> str:
+    """A short rendering of a rejected value for NotSupported messages."""
+    if isinstance(value, str):
+        return _quote(value if len(value) <= 64 else value[:64] + "...")
+    if value is None or isinstance(value, bool | int | float):
+        return _quote(value)
+    return "array" if isinstance(value, list) else "object"
+
+
+def _unwrap(type_: Any) -> tuple[Any, int | None, int | None]:
+    """``Annotated[X, Meta(min_length, max_length)]`` → (X, min, max)."""
+    if get_origin(type_) is not Annotated:
+        return type_, None, None
+    base, *extras = get_args(type_)
+    low = high = None
+    for meta in extras:
+        if isinstance(meta, msgspec.Meta):
+            low = meta.min_length if meta.min_length is not None else low
+            high = meta.max_length if meta.max_length is not None else high
+    return base, low, high
+
+
+def _is_struct(type_: Any) -> bool:
+    return isinstance(type_, type) and issubclass(type_, msgspec.Struct)
+
+
+class _Walker:
+    """One slow-path walk: the cleaned value plus every cause and unknown field found."""
+
+    def __init__(self, *, strict: bool) -> None:
+        self.strict = strict
+        self.causes: list[Cause] = []
+        self.unknown: list[str] = []
+
+    def add(self, reason: str, message: str, field: str) -> None:
+        self.causes.append(Cause(reason=reason, message=message, field=field))
+
+    def walk(self, value: object, type_: Any, path: str) -> object:
+        """Check ``value`` against ``type_``; return it with unknown fields dropped."""
+        base, low, high = _unwrap(type_)
+        origin = get_origin(base)
+        if origin is Union or origin is types.UnionType:
+            return self.union(value, type_, base, path)
+        if _is_struct(base):
+            return self.struct(value, base, path)
+        if origin is list and isinstance(value, list):
+            return self.items(value, get_args(base)[0], low, high, path)
+        if origin is dict and isinstance(value, dict):
+            return self.mapping(value, get_args(base), low, high, path)
+        self.leaf(value, type_, path)
+        return value
+
+    def union(self, value: object, type_: Any, base: Any, path: str) -> object:
+        options = [t for t in get_args(base) if t is not type(None)]
+        if value is None and len(options) < len(get_args(base)):
+            return value
+        if len(options) == 1:
+            return self.walk(value, options[0], path)
+        self.leaf(value, type_, path)
+        return value
+
+    def leaf(self, value: object, type_: Any, path: str) -> None:
+        try:
+            msgspec.convert(value, type_)
+        except msgspec.ValidationError as exc:
+            if get_origin(_unwrap(type_)[0]) is Literal:
+                allowed = ", ".join(_quote(v) for v in get_args(_unwrap(type_)[0]))
+                message = f"Unsupported value: {_describe(value)}: supported values: {allowed}"
+                self.add("FieldValueNotSupported", message, path)
+            else:
+                self.causes.extend(_causes_from_error(str(exc), path))
+
+    def bounds(self, size: int, low: int | None, high: int | None, what: str, path: str) -> bool:
+        """Check a container's length; False when it is out of bounds (items not walked)."""
+        if high is not None and size > high:
+            self.add("FieldValueTooMany", f"Expected `{what}` of length <= {high}", path)
+            return False
+        if low is not None and size < low:
+            self.add("FieldValueInvalid", f"Expected `{what}` of length >= {low}", path)
+            return False
+        return True
+
+    def items(
+        self, value: list[Any], item: Any, low: int | None, high: int | None, path: str
+    ) -> object:
+        if not self.bounds(len(value), low, high, "array", path):
+            return value
+        return [self.walk(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+
+    def mapping(
+        self,
+        value: dict[Any, Any],
+        kv: tuple[Any, ...],
+        low: int | None,
+        high: int | None,
+        path: str,
+    ) -> object:
+        if not self.bounds(len(value), low, high, "object", path):
+            return value
+        key_type, value_type = kv
+        cleaned: dict[Any, Any] = {}
+        for key, item in value.items():
+            if key_type is not str or not isinstance(key, str):
+                self.leaf(key, key_type, f"{path}[{key}]")
+            cleaned[key] = self.walk(item, value_type, f"{path}[{key}]")
+        return cleaned
+
+    def struct(self, value: object, cls: type[msgspec.Struct], path: str) -> object:
+        if not isinstance(value, dict):
+            self.leaf(value, cls, path)
+            return value
+        before = len(self.causes)
+        fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
+        cleaned: dict[Any, Any] = {}
+        for key, item in value.items():
+            field = fields.get(key) if isinstance(key, str) else None
+            if field is not None:
+                cleaned[key] = self.walk(item, field.type, _join(path, key))
+            elif cls.__struct_config__.forbid_unknown_fields:
+                self.unknown_field(_join(path, str(key)))
+        for name, field in fields.items():
+            if field.required and name not in value:
+                self.add("FieldValueRequired", "Required value", _join(path, name))
+        if issubclass(cls, Metadata):
+            self.metadata_rules(cleaned, path)
+        if len(self.causes) == before:
+            self.build(cleaned, cls, path)
+        return cleaned
+
+    def metadata_rules(self, cleaned: dict[Any, Any], path: str) -> None:
+        """Per-key rules of labels and annotations, which msgspec cannot express."""
+        for name, check in (("labels", validate_labels), ("annotations", validate_annotations)):
+            entries = cleaned.get(name)
+            if isinstance(entries, dict):
+                self.causes.extend(check(entries, _join(path, name)))
+
+    def unknown_field(self, path: str) -> None:
+        self.unknown.append(path)
+        if self.strict:
+            self.add("FieldValueInvalid", _unknown(path), path)
+
+    def build(self, cleaned: dict[Any, Any], cls: type[msgspec.Struct], path: str) -> None:
+        """Run the Struct's own checks (``__post_init__``) once its fields are all valid."""
+        try:
+            msgspec.convert(cleaned, cls)
+        except msgspec.ValidationError as exc:
+            self.causes.extend(_causes_from_error(str(exc), path))

@@ -1,0 +1,211 @@
+"""Metadata of every resource (API.md §1): names, labels, annotations, input and output forms.
+
+Field names are camelCase on the wire, so they are written in camelCase here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import msgspec
+
+from wegent.errors import Cause
+
+API_VERSION = "agent.wecode.io/v1"
+
+# Python's ``$`` also matches before a final newline; ``(?!\n)`` closes that hole while keeping
+# the pattern valid for JSON Schema (ECMA 262) readers of the OpenAPI document.
+NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$(?!\n)"
+NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$(?!\n)"
+
+Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN, min_length=1, max_length=63)]
+NamespaceName = Annotated[str, msgspec.Meta(pattern=NAMESPACE_PATTERN, min_length=1, max_length=63)]
+
+MAX_LABELS = 64
+MAX_ANNOTATIONS_BYTES = 256 * 1024
+MAX_FREEFORM_KEYS = 256
+MAX_FREEFORM_DEPTH = 16
+
+_QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_NAME_CHARS = (
+    "must consist of alphanumeric characters, '-', '_' or '.', "
+    "and must start and end with an alphanumeric character"
+)
+
+
+class ResourceRef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A reference to another resource; no namespace means the referring object's (§4)."""
+
+    name: Name
+    namespace: NamespaceName | None = None
+
+
+class FieldErrors:
+    """Collects cross-field problems in a ``__post_init__`` and raises them as one ValueError.
+
+    Each problem is one line "`relative.path[i]`: message" (see ``wegent.resources.decode``),
+    so that decoding can report every problem on its exact field.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.lines.append(f"`{field}`: {message.replace(chr(10), ' ')}")
+
+    def raise_if_any(self) -> None:
+        if self.lines:
+            raise ValueError("\n".join(self.lines))
+
+
+def check_depth(value: object, max_depth: int = MAX_FREEFORM_DEPTH) -> bool:
+    """True unless dicts/lists are nested more than ``max_depth`` levels (iterative: no recursion
+    limit to hit on hostile input)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def check_freeform(errors: FieldErrors, field: str, value: object) -> None:
+    """Free-form objects are bounded in keys by their type and in depth here."""
+    if value is not None and not check_depth(value):
+        errors.add(field, f"Invalid value: nested more than {MAX_FREEFORM_DEPTH} levels deep")
+
+
+def qualified_name_problems(key: str) -> list[str]:
+    """What is wrong with a label or annotation key ``[prefix/]name``; empty when it is valid."""
+    prefix, slash, name = key.rpartition("/")
+    problems: list[str] = []
+    if slash:
+        if not prefix:
+            problems.append("prefix part must be non-empty")
+        elif len(prefix) > 253:
+            problems.append("prefix part must be no more than 253 characters")
+        elif not _DNS_SUBDOMAIN.fullmatch(prefix):
+            problems.append(
+                "prefix part must be a lowercase DNS subdomain: lower case alphanumeric "
+                "characters, '-' or '.', starting and ending with an alphanumeric character"
+            )
+    if not name:
+        problems.append("name part must be non-empty")
+    elif len(name) > 63:
+        problems.append("name part must be no more than 63 characters")
+    elif not _QUALIFIED_NAME.fullmatch(name):
+        problems.append(f"name part {_NAME_CHARS}")
+    return problems
+
+
+def label_value_problems(value: str) -> list[str]:
+    """What is wrong with a label value; empty when it is valid (the empty value is valid)."""
+    if len(value) > 63:
+        return ["value must be no more than 63 characters"]
+    if value and not _QUALIFIED_NAME.fullmatch(value):
+        return [f"value must be empty or {_NAME_CHARS.removeprefix('must ')}"]
+    return []
+
+
+def _entry_cause(field: str, key: str, problems: list[tuple[str, str]]) -> Cause:
+    """One cause for a map entry: each problem is (the offending text, what is wrong with it)."""
+    message = "; ".join(f"Invalid value: {_quote(text)}: {problem}" for text, problem in problems)
+    return Cause(reason="FieldValueInvalid", message=message, field=f"{field}[{key}]")
+
+
+def _quote(text: str) -> str:
+    return msgspec.json.encode(text).decode()
+
+
+def validate_labels(labels: Mapping[Any, Any], field: str = "metadata.labels") -> list[Cause]:
+    """One cause per bad entry (§1). Non-string entries are left to type checking."""
+    causes: list[Cause] = []
+    if len(labels) > MAX_LABELS:
+        message = f"Too many: {len(labels)}: must have at most {MAX_LABELS} items"
+        causes.append(Cause(reason="FieldValueTooMany", message=message, field=field))
+    for key, value in labels.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            continue
+        problems = [(key, p) for p in qualified_name_problems(key)]
+        problems += [(value, p) for p in label_value_problems(value)]
+        if problems:
+            causes.append(_entry_cause(field, key, problems))
+    return causes
+
+
+def validate_annotations(
+    annotations: Mapping[Any, Any], field: str = "metadata.annotations"
+) -> list[Cause]:
+    """One cause per bad key, and one for the whole map when it is larger than 256 KiB."""
+    causes: list[Cause] = []
+    size = 0
+    for key, value in annotations.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            continue
+        size += len(key.encode()) + len(value.encode())
+        problems = [(key, p) for p in qualified_name_problems(key)]
+        if problems:
+            causes.append(_entry_cause(field, key, problems))
+    if size > MAX_ANNOTATIONS_BYTES:
+        message = f"Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes"
+        causes.append(Cause(reason="FieldValueTooLong", message=message, field=field))
+    return causes
+
+
+ServerSet = Annotated[Any, msgspec.Meta(description="Server-set; accepted on input and ignored.")]
+
+
+class Metadata(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Metadata as a client sends it. Server-set fields are accepted and dropped (mass
+    assignment): they decode into ``ignored_*`` attributes that ``__post_init__`` clears."""
+
+    name: Name | None = None
+    namespace: NamespaceName | None = None
+    displayName: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    resourceVersion: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    ignored_uid: ServerSet = msgspec.field(default=None, name="uid")
+    ignored_generation: ServerSet = msgspec.field(default=None, name="generation")
+    ignored_creationTimestamp: ServerSet = msgspec.field(default=None, name="creationTimestamp")
+    ignored_updateTimestamp: ServerSet = msgspec.field(default=None, name="updateTimestamp")
+    ignored_deletionTimestamp: ServerSet = msgspec.field(default=None, name="deletionTimestamp")
+    ignored_createdBy: ServerSet = msgspec.field(default=None, name="createdBy")
+    ignored_updatedBy: ServerSet = msgspec.field(default=None, name="updatedBy")
+
+    def __post_init__(self) -> None:
+        for field in IGNORED_METADATA_FIELDS:
+            setattr(self, field, None)
+
+
+IGNORED_METADATA_FIELDS = tuple(
+    f.name for f in msgspec.structs.fields(Metadata) if f.name.startswith("ignored_")
+)
+
+
+class ObjectMeta(msgspec.Struct, kw_only=True):
+    """Metadata as the server answers it; every field is present (nulls included)."""
+
+    name: str
+    namespace: str
+    displayName: str | None = None
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    uid: str
+    resourceVersion: str
+    generation: int
+    creationTimestamp: str
+    updateTimestamp: str
+    deletionTimestamp: str | None = None
+    createdBy: str
+    updatedBy: str

@@ -1,0 +1,43 @@
+"""The service objects of one app, built once from its settings and database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wegent.auth.access import Access
+from wegent.auth.namespaces import Namespaces
+from wegent.auth.passwords import Passwords
+from wegent.auth.policy import PolicyGuard
+from wegent.auth.tokens import TokenIssuer
+from wegent.auth.users import Users
+from wegent.db.engine import Database
+from wegent.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything a handler may call; handlers receive it by dependency injection."""
+
+    settings: Settings
+    db: Database
+    tokens: TokenIssuer
+    access: Access
+    users: Users
+    namespaces: Namespaces
+    guard: PolicyGuard
+
+    @classmethod
+    def build(cls, settings: Settings, db: Database) -> Services:
+        tokens = TokenIssuer(settings.jwt_secret, settings.token_lifetime_minutes)
+        access = Access(db, settings.user_cache_ttl_s)
+        passwords = Passwords(settings.argon2_profile)
+        users = Users(db, passwords, tokens, access, settings.allow_registration)
+        return cls(
+            settings=settings,
+            db=db,
+            tokens=tokens,
+            access=access,
+            users=users,
+            namespaces=Namespaces(db, access),
+            guard=PolicyGuard(tokens, access),
+        )
