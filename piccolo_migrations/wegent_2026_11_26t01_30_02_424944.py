@@ -1,6 +1,5 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.column_types import JSONB
-from piccolo.columns.column_types import Varchar
+from piccolo.columns.column_types import JSONB, Varchar
 from piccolo.columns.indexes import IndexMethod
 
 ID = "2026-11-26T01:30:02:424944"

@@ -4,7 +4,9 @@ from wegent.errors import Cause, invalid
 
 
 def test_one_cause_is_appended() -> None:
-    error = invalid("Bot", "b1", [Cause("FieldValueNotFound", 'Ghost "g9" not found', "spec.ghostRef")])
+    error = invalid(
+        "Bot", "b1", [Cause("FieldValueNotFound", 'Ghost "g9" not found', "spec.ghostRef")]
+    )
     assert error.message == 'Bot "b1" is invalid: spec.ghostRef: Ghost "g9" not found'
     assert (error.code, error.reason, error.kind, error.name) == (422, "Invalid", "Bot", "b1")
 

@@ -11,8 +11,8 @@ from collections.abc import Generator
 from typing import Any, Generic, TypeVar
 
 from litestar.dto import AbstractDTO, DTOConfig, DTOFieldDefinition
-from litestar.openapi.spec import Reference, Schema
 from litestar.enums import ScopeType
+from litestar.openapi.spec import Reference, Schema
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.typing import FieldDefinition
 
