@@ -12,7 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from wegent import __version__
-from wegent.api import auth, namespaces, users
+from wegent.api import auth, namespaces, resources, users
 from wegent.api.bodies import warning_headers
 from wegent.api.errors import EXCEPTION_HANDLERS
 from wegent.api.health import healthz, readyz
@@ -39,6 +39,7 @@ ROUTES = [
     namespaces.list_members,
     namespaces.put_member,
     namespaces.delete_member,
+    *resources.ROUTES,
 ]
 
 

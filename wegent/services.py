@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from wegent.auth.access import Access
 from wegent.auth.namespaces import Namespaces
@@ -11,6 +12,11 @@ from wegent.auth.policy import PolicyGuard
 from wegent.auth.tokens import TokenIssuer
 from wegent.auth.users import Users
 from wegent.db.engine import Database
+from wegent.resources.kinds import SERVICES
+from wegent.resources.paging import Pager
+from wegent.resources.references import References
+from wegent.resources.registry import BY_KIND
+from wegent.resources.service import CRDService
 from wegent.settings import Settings
 
 
@@ -25,6 +31,7 @@ class Services:
     users: Users
     namespaces: Namespaces
     guard: PolicyGuard
+    resources: dict[str, CRDService[Any]]
 
     @classmethod
     def build(cls, settings: Settings, db: Database) -> Services:
@@ -32,6 +39,12 @@ class Services:
         access = Access(db, settings.user_cache_ttl_s)
         passwords = Passwords(settings.argon2_profile)
         users = Users(db, passwords, tokens, access, settings.allow_registration)
+        references = References(access)
+        pager = Pager(settings.secret_key)
+        resources = {
+            kind: service(BY_KIND[kind], db, access, references, pager)
+            for kind, service in SERVICES.items()
+        }
         return cls(
             settings=settings,
             db=db,
@@ -40,4 +53,5 @@ class Services:
             users=users,
             namespaces=Namespaces(db, access),
             guard=PolicyGuard(tokens, access),
+            resources=resources,
         )

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any, Generic, TypeVar
 
+import msgspec
 from litestar.dto import AbstractDTO, DTOConfig, DTOFieldDefinition
 from litestar.enums import ScopeType
 from litestar.openapi.spec import Reference, Schema
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.typing import FieldDefinition
 
-from wegent.errors import UnsupportedMediaType
+from wegent.errors import BadRequest, UnsupportedMediaType
 from wegent.resources.decode import decode
 
 T = TypeVar("T")
@@ -110,3 +111,15 @@ def warning_value(text: str) -> bytes:
     """RFC 7234 warn-code 299 (miscellaneous persistent warning), as Kubernetes sends it."""
     quoted = text.replace("\\", "\\\\").replace('"', '\\"')
     return f'299 - "{quoted}"'.encode()
+
+
+class MergePatchBody(StrictBody[T]):
+    """An RFC 7386 merge patch: any JSON value, validated only after it is merged."""
+
+    def _decode(self, value: object) -> Any:
+        if not isinstance(value, bytes | bytearray | memoryview):
+            return value
+        try:
+            return msgspec.json.decode(value)
+        except msgspec.DecodeError as exc:
+            raise BadRequest(f"request body is not valid JSON: {exc}") from None

@@ -1,0 +1,56 @@
+"""Seed the ``public`` namespace with the built-in Shells (API.md §3)."""
+
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.engine import engine_finder
+from piccolo.table import Table
+
+ID = "2026-11-26T01:35:00:000000"
+VERSION = "1.38.0"
+DESCRIPTION = "built-in public Shells"
+
+SHELLS = {
+    "Chat": "direct_chat",
+    "ClaudeCode": "local_engine",
+    "Agno": "local_engine",
+    "Dify": "external_api",
+}
+# No braces in the SQL text: Piccolo's raw queries read "{}" as a placeholder.
+INSERT = (
+    "INSERT INTO kinds (uid, kind, namespace, name, labels, annotations, spec, status, refs, "
+    "resource_version, generation, created_by, updated_by, created_at, updated_at) "
+    "VALUES (gen_random_uuid(), 'Shell', 'public', '%(name)s', "
+    "jsonb_build_object('type', '%(label)s'), jsonb_build_object(), "
+    "jsonb_build_object('shellType', '%(name)s'), "
+    "jsonb_build_object('state', 'Available', 'message', null), jsonb_build_array(), "
+    "nextval('resource_version_seq'), 1, 'system', 'system', now(), now()) "
+    "ON CONFLICT DO NOTHING"
+)
+FORWARDS = [INSERT % {"name": name, "label": label} for name, label in SHELLS.items()]
+BACKWARDS = [
+    "DELETE FROM kinds WHERE kind = 'Shell' AND namespace = 'public' AND created_by = 'system' "
+    "AND name IN ('Chat', 'ClaudeCode', 'Agno', 'Dify')"
+]
+
+
+class _Raw(Table):
+    """A table-less handle for raw statements; they run in the migration's transaction."""
+
+
+async def _run(statements: list[str]) -> None:
+    _Raw._meta.db = engine_finder()
+    for statement in statements:
+        await _Raw.raw(statement)
+
+
+async def forwards() -> MigrationManager:
+    manager = MigrationManager(migration_id=ID, app_name="wegent", description=DESCRIPTION)
+
+    async def run_forwards() -> None:
+        await _run(FORWARDS)
+
+    async def run_backwards() -> None:
+        await _run(BACKWARDS)
+
+    manager.add_raw(run_forwards)
+    manager.add_raw_backwards(run_backwards)
+    return manager

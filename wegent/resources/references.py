@@ -1,0 +1,113 @@
+"""Reference resolution (API.md §4): every reference of a write checked with one query.
+
+A reference without a namespace means the referring object's namespace, ``default`` the
+caller's personal one; either falls back to ``public``. The caller must be able to read the
+namespace the target is found in; a target it cannot read is reported as not found. Resolved
+namespaces are written back into the spec, so stored references never depend on the reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from wegent.auth.access import DEFAULT, PUBLIC, Access, Principal
+from wegent.errors import Cause
+from wegent.resources.meta import ResourceRef
+
+_FIND = (
+    "SELECT k.kind, k.namespace, k.name FROM kinds k JOIN unnest($1::text[], $2::text[], "
+    "$3::text[]) AS c(kind, namespace, name) ON k.kind = c.kind AND k.namespace = c.namespace "
+    "AND k.name = c.name WHERE k.deleted_at IS NULL FOR SHARE OF k"
+)
+
+
+@dataclass
+class Reference:
+    """One reference of a spec: where it is, what kind it targets, and the reference itself."""
+
+    field: str
+    kind: str
+    ref: ResourceRef
+    write_back: bool = True
+
+
+def ref_key(kind: str, namespace: str, name: str) -> str:
+    """How ``refs`` columns name a target: ``Kind/namespace/name``."""
+    return f"{kind}/{namespace}/{name}"
+
+
+class References:
+    """Resolves the references of one write against live objects."""
+
+    def __init__(self, access: Access) -> None:
+        self._access = access
+
+    async def resolve(
+        self,
+        conn: asyncpg.Connection,
+        principal: Principal,
+        namespace: str,
+        references: list[Reference],
+    ) -> tuple[list[str], list[Cause]]:
+        """Return the ``refs`` keys and the causes of the references that were not found.
+
+        Found targets are locked (FOR SHARE) until the write commits, so a concurrent delete
+        waits and then sees the new referrer.
+        """
+        if not references:
+            return [], []
+        candidates = [await self._candidates(principal, namespace, r) for r in references]
+        wanted = {
+            (r.kind, ns, r.ref.name)
+            for r, nss in zip(references, candidates, strict=True)
+            for ns in nss
+        }
+        found: set[tuple[str, str, str]] = set()
+        if wanted:
+            kinds, namespaces, names = zip(*sorted(wanted), strict=True)
+            rows = await conn.fetch(_FIND, list(kinds), list(namespaces), list(names))
+            found = {(row["kind"], row["namespace"], row["name"]) for row in rows}
+        keys: list[str] = []
+        causes: list[Cause] = []
+        for reference, namespaces_tried in zip(references, candidates, strict=True):
+            hit = next(
+                (
+                    ns
+                    for ns in namespaces_tried
+                    if (reference.kind, ns, reference.ref.name) in found
+                ),
+                None,
+            )
+            if hit is None:
+                causes.append(self._not_found(reference, principal, namespace))
+                continue
+            if reference.write_back:
+                reference.ref.namespace = hit
+            keys.append(ref_key(reference.kind, hit, reference.ref.name))
+        return sorted(set(keys)), causes
+
+    async def _candidates(
+        self, principal: Principal, namespace: str, reference: Reference
+    ) -> list[str]:
+        """Where to look, in order, limited to namespaces the caller can read."""
+        given = reference.ref.namespace
+        if given is None:
+            order = [namespace, PUBLIC]
+        elif given == DEFAULT:
+            order = [principal.username, PUBLIC]
+        else:
+            order = [given]
+        return [
+            ns for ns in dict.fromkeys(order) if await self._access.allows(principal, ns, "read")
+        ]
+
+    @staticmethod
+    def _not_found(reference: Reference, principal: Principal, namespace: str) -> Cause:
+        given = reference.ref.namespace
+        where = Access.resolve(principal, given) if given else namespace
+        message = f'{reference.kind} "{reference.ref.name}" not found in namespace "{where}"'
+        if given in (None, DEFAULT) and where != PUBLIC:
+            message += ' or "public"'
+        return Cause("FieldValueNotFound", message, reference.field)

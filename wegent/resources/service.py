@@ -1,0 +1,459 @@
+"""``CRDService``: get, list, create, replace, patch, delete and restore for any kind.
+
+Per-kind services (``kinds.py``) add only what differs: their references and how their spec
+is stored and shown. Every write is one transaction of at most: the reference check (one
+query) and the write (one statement); uniqueness and preconditions come from the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Generic, NamedTuple, TypeVar
+
+import asyncpg
+import msgspec
+
+from wegent.auth.access import Access, Principal
+from wegent.db.engine import Database
+from wegent.errors import (
+    AlreadyExists,
+    BadRequest,
+    Cause,
+    Conflict,
+    Forbidden,
+    NotFound,
+    invalid,
+)
+from wegent.resources.decode import decode
+from wegent.resources.envelope import ResourceInput, input_type
+from wegent.resources.manifests import merge_patch
+from wegent.resources.paging import Pager
+from wegent.resources.references import Reference, References, ref_key
+from wegent.resources.registry import KindInfo
+from wegent.resources.selectors import parse_selector
+from wegent.resources.store import COLUMNS, Statements, WireObject, encode, wire_list, wire_object
+
+SpecT = TypeVar("SpecT", bound=msgspec.Struct)
+AVAILABLE = b'{"state":"Available","message":null}'
+_json = msgspec.json.Encoder()
+
+
+class Caller(NamedTuple):
+    """Who is asking, and in which (resolved, authorized) namespace."""
+
+    principal: Principal
+    namespace: str
+
+
+class ListQuery(NamedTuple):
+    limit: int = 500
+    continue_token: str | None = None
+    label_selector: str | None = None
+    deleted: bool = False
+    all_namespaces: bool = False
+
+
+@asynccontextmanager
+async def unit(conn: asyncpg.Connection, *, needed: bool, dry_run: bool) -> AsyncIterator[None]:
+    """A transaction when the work needs one; with ``dry_run`` everything is rolled back."""
+    if not needed and not dry_run:
+        yield
+        return
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        yield
+    except BaseException:
+        await transaction.rollback()
+        raise
+    if dry_run:
+        await transaction.rollback()
+    else:
+        await transaction.commit()
+
+
+class CRDService(Generic[SpecT]):
+    """The generic resource path; subclasses override the hooks at the bottom."""
+
+    def __init__(
+        self, info: KindInfo, db: Database, access: Access, references: References, pager: Pager
+    ) -> None:
+        self.info = info
+        self.kind = info.kind
+        self.sql = Statements.for_table(info.table)
+        self._db = db
+        self._access = access
+        self._references = references
+        self._pager = pager
+        self._input: type[ResourceInput[Any]] = input_type(info.kind)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def get(self, caller: Caller, name: str, *, reveal: bool = False) -> bytes:
+        await self._check_reveal(caller, reveal)
+        async with self._db.pool.acquire() as conn:
+            row = await conn.fetchrow(self.sql.get, self.kind, caller.namespace, name)
+        if row is None:
+            raise self._not_found(name, caller.namespace)
+        return encode(self._present(caller, row, reveal))
+
+    async def list_objects(
+        self, caller: Caller, query: ListQuery, *, reveal: bool = False
+    ) -> bytes:
+        """One page in (name, uid) order, keyset-paged with a tamper-evident token (§7)."""
+        reveal = reveal and not query.all_namespaces  # secrets are revealed one namespace at a time
+        await self._check_reveal(caller, reveal)
+        selector = parse_selector(query.label_selector or "")
+        namespaces = await self._list_namespaces(caller, query.all_namespaces)
+        scope = "|".join(
+            [self.kind, ",".join(namespaces or ["*"]), selector.canonical, str(query.deleted)]
+        )
+        params: list[Any] = [self.kind]
+        where = ["kind = $1", "deleted_at IS NOT NULL" if query.deleted else "deleted_at IS NULL"]
+        if namespaces is not None:
+            params.append(namespaces)
+            where.append(f"namespace = ANY(${len(params)}::text[])")
+        if query.continue_token:
+            last_name, last_uid = self._pager.decode(query.continue_token, scope)
+            params += [last_name, last_uid]
+            n, u = len(params) - 1, len(params)
+            where.append(f"name >= ${n} AND (name, uid) > (${n}, ${u}::uuid)")
+        fragment, selector_params = selector.sql("labels", len(params) + 1)
+        if selector_params:
+            where.append(fragment)
+            params += selector_params
+        params.append(query.limit + 1)
+        sql = (
+            f"SELECT {COLUMNS} FROM {self.info.table} WHERE {' AND '.join(where)} "
+            f"ORDER BY name, uid LIMIT ${len(params)}"
+        )
+        async with self._db.pool.acquire() as conn:
+            rows = await conn.fetch(sql, *params)
+        token = None
+        if len(rows) > query.limit:
+            rows = rows[: query.limit]
+            token = self._pager.encode(scope, rows[-1]["name"], rows[-1]["uid"])
+        items = [self._present(caller, row, reveal) for row in rows]
+        return wire_list(self.kind, items, token)
+
+    async def _check_reveal(self, caller: Caller, reveal: bool) -> None:
+        """Secrets are shown only to those who may edit the namespace (§8)."""
+        if reveal and not await self._access.allows(caller.principal, caller.namespace, "write"):
+            raise Forbidden(
+                f'user "{caller.principal.username}" cannot reveal secrets in namespace '
+                f'"{caller.namespace}"',
+                kind=self.kind,
+            )
+
+    async def _list_namespaces(self, caller: Caller, all_namespaces: bool) -> list[str] | None:
+        if not all_namespaces:
+            return [caller.namespace]
+        return await self._access.readable(caller.principal)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def create(self, caller: Caller, body: ResourceInput[Any], *, dry_run: bool) -> bytes:
+        name = self._check_envelope(caller, body, path_name=None)
+        references = self.references(body.spec)
+        async with (
+            self._db.pool.acquire() as conn,
+            unit(conn, needed=bool(references), dry_run=dry_run),
+        ):
+            keys = await self._resolve(conn, caller, name, references)
+            spec = await self.stored_spec(conn, caller, name, body.spec)
+            row = await conn.fetchrow(
+                self.sql.insert,
+                self.kind,
+                caller.namespace,
+                name,
+                body.metadata.displayName,
+                _json.encode(body.metadata.labels).decode(),
+                _json.encode(body.metadata.annotations).decode(),
+                spec,
+                self.initial_status(),
+                _json.encode(keys).decode(),
+                caller.principal.username,
+            )
+            if row is None:
+                raise AlreadyExists(
+                    f'{self.kind} "{name}" already exists in namespace "{caller.namespace}"',
+                    kind=self.kind,
+                    name=name,
+                )
+        return encode(self._present(caller, row, reveal=False))
+
+    async def replace(
+        self, caller: Caller, name: str, body: ResourceInput[Any], *, dry_run: bool
+    ) -> bytes:
+        """PUT never creates; a stale resourceVersion is 409; a no-op writes nothing."""
+        self._check_envelope(caller, body, path_name=name)
+        precondition = self._precondition(name, body.metadata.resourceVersion)
+        row, _ = await self._replace(caller, name, body, precondition, dry_run=dry_run)
+        return encode(self._present(caller, row, reveal=False))
+
+    async def _replace(
+        self,
+        caller: Caller,
+        name: str,
+        body: ResourceInput[Any],
+        precondition: int | None,
+        *,
+        dry_run: bool,
+    ) -> tuple[asyncpg.Record, str]:
+        references = self.references(body.spec)
+        async with (
+            self._db.pool.acquire() as conn,
+            unit(conn, needed=bool(references), dry_run=dry_run),
+        ):
+            keys = await self._resolve(conn, caller, name, references)
+            spec = await self.stored_spec(conn, caller, name, body.spec)
+            row = await conn.fetchrow(
+                self.sql.replace,
+                self.kind,
+                caller.namespace,
+                name,
+                body.metadata.displayName,
+                _json.encode(body.metadata.labels).decode(),
+                _json.encode(body.metadata.annotations).decode(),
+                spec,
+                _json.encode(keys).decode(),
+                caller.principal.username,
+                precondition,
+            )
+        if row is None:
+            raise self._not_found(name, caller.namespace)
+        if row["outcome"] == "conflict":
+            raise self._conflict(name)
+        return row, row["outcome"]
+
+    async def patch(
+        self, caller: Caller, name: str, patch: object, *, field_validation: str, dry_run: bool
+    ) -> tuple[bytes, list[str]]:
+        """RFC 7386 merge patch over the stored object, then the same checks as replace.
+
+        Without a resourceVersion in the patch, the version read is the precondition, and a
+        concurrent write makes us read and merge again (at most three times).
+        """
+        given = _patched_version(patch)
+        for _ in range(3):
+            async with self._db.pool.acquire() as conn:
+                current = await conn.fetchrow(self.sql.get, self.kind, caller.namespace, name)
+            if current is None:
+                raise self._not_found(name, caller.namespace)
+            merged = merge_patch(await self._manifest(caller, current), patch)
+            decoded = decode(merged, self._input, field_validation=field_validation)
+            self._check_envelope(caller, decoded.value, path_name=name)
+            precondition = self._precondition(name, given) if given else current["resource_version"]
+            try:
+                row, _ = await self._replace(
+                    caller, name, decoded.value, precondition, dry_run=dry_run
+                )
+            except Conflict:
+                if given:
+                    raise
+                continue
+            return encode(self._present(caller, row, reveal=False)), decoded.warnings
+        raise self._conflict(name)
+
+    async def delete(self, caller: Caller, name: str, *, force: bool, dry_run: bool) -> None:
+        """Soft delete; refused (409, listing them) while live objects reference this one."""
+        async with self._db.pool.acquire() as conn, unit(conn, needed=True, dry_run=dry_run):
+            target = await conn.fetchval(self.sql.lock_live, self.kind, caller.namespace, name)
+            if target is None:
+                raise self._not_found(name, caller.namespace)
+            if not force:
+                key = _json.encode([ref_key(self.kind, caller.namespace, name)]).decode()
+                referrers = await conn.fetch(self.sql.referrers, key)
+                if referrers:
+                    raise await self._referenced(caller, name, referrers)
+            await conn.execute(self.sql.soft_delete, target, caller.principal.username)
+
+    async def restore(self, caller: Caller, name: str) -> bytes:
+        """Bring back the most recently deleted object of this name, if its targets still live."""
+        async with self._db.pool.acquire() as conn, unit(conn, needed=True, dry_run=False):
+            trashed = await conn.fetchrow(
+                self.sql.latest_deleted, self.kind, caller.namespace, name
+            )
+            if trashed is None:
+                raise NotFound(
+                    f'no deleted {self.kind} "{name}" in namespace "{caller.namespace}"',
+                    kind=self.kind,
+                    name=name,
+                )
+            refs: list[str] = msgspec.json.decode(trashed["refs"])
+            if refs:
+                missing = await conn.fetch(self.sql.live_targets, refs)
+                if missing:
+                    raise invalid(
+                        self.kind,
+                        name,
+                        [
+                            Cause("FieldValueNotFound", f"{r['key']} is not live", "spec")
+                            for r in missing
+                        ],
+                    )
+            try:
+                row = await conn.fetchrow(
+                    self.sql.restore, trashed["id"], caller.principal.username
+                )
+            except asyncpg.UniqueViolationError:
+                raise AlreadyExists(
+                    f'a live {self.kind} "{name}" exists; delete or rename it first',
+                    kind=self.kind,
+                    name=name,
+                ) from None
+        return encode(self._present(caller, row, reveal=False))
+
+    # -- shared steps ------------------------------------------------------------------------
+
+    def _check_envelope(
+        self, caller: Caller, body: ResourceInput[Any], *, path_name: str | None
+    ) -> str:
+        """kind and namespace must agree with the URL (400); the name comes from the path."""
+        if body.kind is not None and body.kind != self.kind:
+            raise BadRequest(
+                f'kind "{body.kind}" does not match the kind of this URL ("{self.kind}")'
+            )
+        given_ns = body.metadata.namespace
+        if given_ns is not None and Access.resolve(caller.principal, given_ns) != caller.namespace:
+            raise BadRequest(
+                f'metadata.namespace "{given_ns}" does not match the namespace of this request '
+                f'("{caller.namespace}")'
+            )
+        name = body.metadata.name
+        if path_name is not None:
+            if name is not None and name != path_name:
+                raise BadRequest(
+                    f'metadata.name "{name}" does not match the name in the URL ("{path_name}")'
+                )
+            return path_name
+        if name is None:
+            raise invalid(
+                self.kind, None, [Cause("FieldValueRequired", "Required value", "metadata.name")]
+            )
+        if body.metadata.resourceVersion is not None:
+            raise invalid(
+                self.kind,
+                name,
+                [
+                    Cause(
+                        "FieldValueForbidden",
+                        "Forbidden: may not be set on create",
+                        "metadata.resourceVersion",
+                    )
+                ],
+            )
+        return name
+
+    def _precondition(self, name: str, version: str | None) -> int | None:
+        if version is None:
+            return None
+        if not version.isdigit():
+            raise invalid(
+                self.kind,
+                name,
+                [
+                    Cause(
+                        "FieldValueInvalid",
+                        f'Invalid value: "{version}": must be a resourceVersion from this server',
+                        "metadata.resourceVersion",
+                    )
+                ],
+            )
+        return int(version)
+
+    async def _resolve(
+        self, conn: asyncpg.Connection, caller: Caller, name: str, references: list[Reference]
+    ) -> list[str]:
+        keys, causes = await self._references.resolve(
+            conn, caller.principal, caller.namespace, references
+        )
+        if causes:
+            raise invalid(self.kind, name, causes)
+        return keys
+
+    async def _referenced(
+        self, caller: Caller, name: str, referrers: list[asyncpg.Record]
+    ) -> Conflict:
+        causes = []
+        for row in referrers:
+            readable = await self._access.allows(caller.principal, row["namespace"], "read")
+            who = (
+                f'{row["kind"]} "{row["name"]}" in namespace "{row["namespace"]}"'
+                if readable
+                else f"a {row['kind']} in a namespace you cannot read"
+            )
+            causes.append(Cause("FieldValueReferenced", f"referenced by {who}", "metadata.name"))
+        return Conflict(
+            f'{self.kind} "{name}" is referenced by {len(referrers)} live object(s); '
+            "delete them first or use ?force=true",
+            kind=self.kind,
+            name=name,
+            causes=causes,
+        )
+
+    async def _manifest(self, caller: Caller, row: asyncpg.Record) -> dict[str, Any]:
+        """The stored object as a client would have sent it, for merge patch."""
+        wire = msgspec.json.decode(encode(self._present(caller, row, reveal=False)))
+        meta = wire["metadata"]
+        return {
+            "apiVersion": wire["apiVersion"],
+            "kind": wire["kind"],
+            "metadata": {
+                key: meta[key]
+                for key in ("name", "namespace", "displayName", "labels", "annotations")
+                if meta.get(key) is not None
+            },
+            "spec": wire["spec"],
+        }
+
+    def _present(self, caller: Caller, row: asyncpg.Record, reveal: bool) -> WireObject:
+        return wire_object(row, self.present_spec(row["spec"], reveal))
+
+    def _not_found(self, name: str, namespace: str) -> NotFound:
+        return NotFound(
+            f'{self.kind} "{name}" not found in namespace "{namespace}"',
+            kind=self.kind,
+            name=name,
+        )
+
+    def _conflict(self, name: str) -> Conflict:
+        return Conflict(
+            f'Operation cannot be fulfilled on {self.info.plural} "{name}": the object has been '
+            "modified; please apply your changes to the latest version and try again",
+            kind=self.kind,
+            name=name,
+        )
+
+    # -- hooks for per-kind services ---------------------------------------------------------
+
+    def references(self, spec: SpecT) -> list[Reference]:
+        """The references this spec makes; checked on every write."""
+        return []
+
+    async def stored_spec(
+        self, conn: asyncpg.Connection, caller: Caller, name: str, spec: SpecT
+    ) -> str:
+        """The spec as stored (JSON text)."""
+        return _json.encode(spec).decode()
+
+    def present_spec(self, stored: str, reveal: bool) -> bytes | None:
+        """The spec as answered; None answers it as stored."""
+        return None
+
+    def initial_status(self) -> str:
+        return AVAILABLE.decode()
+
+
+def _patched_version(patch: object) -> str | None:
+    """The resourceVersion a merge patch carries as its precondition, if any."""
+    if isinstance(patch, dict):
+        metadata = patch.get("metadata")
+        if isinstance(metadata, dict):
+            version = metadata.get("resourceVersion")
+            if isinstance(version, str):
+                return version
+            if version is not None:
+                raise BadRequest("metadata.resourceVersion must be a string")
+    return None

@@ -1,0 +1,190 @@
+"""SQL for the resource tables and the encoding of rows straight to wire JSON.
+
+Every statement serves both ``kinds`` and ``tasks`` (the table name is the only difference).
+JSONB columns come back as text already in wire shape and are embedded as ``msgspec.Raw``:
+no per-field decode and re-encode on the hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+import msgspec
+
+from wegent.resources.meta import API_VERSION
+
+_TS = "to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+COLUMNS = ", ".join(
+    [
+        "id",
+        "uid::text AS uid",
+        "kind",
+        "namespace",
+        "name",
+        "display_name",
+        "labels::text AS labels",
+        "annotations::text AS annotations",
+        "spec::text AS spec",
+        "status::text AS status",
+        "resource_version",
+        "generation",
+        "created_by",
+        "updated_by",
+        _TS.format(col="created_at") + " AS created",
+        _TS.format(col="updated_at") + " AS updated",
+        _TS.format(col="deleted_at") + " AS deleted",
+    ]
+)
+LIVE = "kind = $1 AND namespace = $2 AND name = $3 AND deleted_at IS NULL"
+
+
+@dataclass(frozen=True)
+class Statements:
+    """The statements of one table."""
+
+    get: str
+    insert: str
+    replace: str
+    lock_live: str
+    soft_delete: str
+    referrers: str
+    latest_deleted: str
+    restore: str
+    live_targets: str
+
+    @classmethod
+    def for_table(cls, table: str) -> Statements:
+        returning = f"RETURNING {COLUMNS}"
+        return cls(
+            get=f"SELECT {COLUMNS} FROM {table} WHERE {LIVE}",
+            insert=(
+                f"INSERT INTO {table} (uid, kind, namespace, name, display_name, labels, "
+                "annotations, spec, status, refs, resource_version, generation, created_by, "
+                "updated_by, created_at, updated_at) VALUES (gen_random_uuid(), $1, $2, $3, $4, "
+                "$5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, "
+                "nextval('resource_version_seq'), 1, $10, $10, now(), now()) "
+                f"ON CONFLICT DO NOTHING {returning}"
+            ),
+            # One statement: lock the live row, refuse a stale precondition, skip a no-op,
+            # otherwise write. ``outcome`` tells which; generation moves only with the spec.
+            replace=(
+                f"WITH cur AS (SELECT id, (display_name IS NOT DISTINCT FROM $4 AND "
+                "labels = $5::jsonb AND annotations = $6::jsonb AND spec = $7::jsonb) AS same, "
+                f"spec = $7::jsonb AS same_spec, resource_version FROM {table} WHERE {LIVE} "
+                f"FOR UPDATE), upd AS (UPDATE {table} t SET display_name = $4, "
+                "labels = $5::jsonb, annotations = $6::jsonb, spec = $7::jsonb, "
+                "refs = $8::jsonb, resource_version = nextval('resource_version_seq'), "
+                "generation = t.generation + CASE WHEN cur.same_spec THEN 0 ELSE 1 END, "
+                "updated_by = $9, updated_at = now() FROM cur WHERE t.id = cur.id "
+                "AND NOT cur.same AND ($10::bigint IS NULL OR cur.resource_version = $10) "
+                f"RETURNING t.*) SELECT 'updated' AS outcome, {COLUMNS} FROM upd UNION ALL "
+                "SELECT CASE WHEN $10::bigint IS NOT NULL AND resource_version <> $10 "
+                f"THEN 'conflict' ELSE 'unchanged' END, {COLUMNS} FROM {table} "
+                "WHERE id = (SELECT id FROM cur) AND NOT EXISTS (SELECT 1 FROM upd)"
+            ),
+            lock_live=f"SELECT id FROM {table} WHERE {LIVE} FOR UPDATE",
+            soft_delete=(
+                f"UPDATE {table} SET deleted_at = now(), deleted_by = $2, "
+                "resource_version = nextval('resource_version_seq') WHERE id = $1"
+            ),
+            referrers=(
+                "(SELECT kind, namespace, name FROM kinds WHERE refs @> $1::jsonb "
+                "AND deleted_at IS NULL ORDER BY kind, namespace, name LIMIT 50) UNION ALL "
+                "(SELECT kind, namespace, name FROM tasks WHERE refs @> $1::jsonb "
+                "AND deleted_at IS NULL ORDER BY namespace, name LIMIT 50)"
+            ),
+            latest_deleted=(
+                f"SELECT id, refs::text AS refs FROM {table} WHERE kind = $1 AND namespace = $2 "
+                "AND name = $3 AND deleted_at IS NOT NULL "
+                "ORDER BY deleted_at DESC, id DESC LIMIT 1 FOR UPDATE"
+            ),
+            restore=(
+                f"UPDATE {table} SET deleted_at = NULL, deleted_by = NULL, updated_by = $2, "
+                "resource_version = nextval('resource_version_seq'), updated_at = now() "
+                f"WHERE id = $1 {returning}"
+            ),
+            live_targets=(
+                "SELECT t.key FROM unnest($1::text[]) AS t(key) WHERE NOT EXISTS ("
+                "SELECT 1 FROM kinds k WHERE k.kind = split_part(t.key, '/', 1) "
+                "AND k.namespace = split_part(t.key, '/', 2) "
+                "AND k.name = split_part(t.key, '/', 3) AND k.deleted_at IS NULL)"
+            ),
+        )
+
+
+class _Meta(msgspec.Struct):
+    name: str
+    namespace: str
+    displayName: str | None
+    labels: msgspec.Raw
+    annotations: msgspec.Raw
+    uid: str
+    resourceVersion: str
+    generation: int
+    creationTimestamp: str
+    updateTimestamp: str
+    deletionTimestamp: str | None
+    createdBy: str
+    updatedBy: str
+
+
+class WireObject(msgspec.Struct):
+    """An object as answered (API.md §1), with JSON columns embedded raw."""
+
+    apiVersion: str
+    kind: str
+    metadata: _Meta
+    spec: msgspec.Raw
+    status: msgspec.Raw
+
+
+class _ListMeta(msgspec.Struct, omit_defaults=True):
+    resourceVersion: str
+    continue_: str | None = msgspec.field(default=None, name="continue")
+
+
+class WireList(msgspec.Struct):
+    apiVersion: str
+    kind: str
+    metadata: _ListMeta
+    items: list[WireObject]
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def wire_object(row: asyncpg.Record, spec: bytes | None = None) -> WireObject:
+    """A row as the API answers it; ``spec`` replaces the stored spec (masked secrets)."""
+    return WireObject(
+        apiVersion=API_VERSION,
+        kind=row["kind"],
+        metadata=_Meta(
+            name=row["name"],
+            namespace=row["namespace"],
+            displayName=row["display_name"],
+            labels=msgspec.Raw(row["labels"].encode()),
+            annotations=msgspec.Raw(row["annotations"].encode()),
+            uid=row["uid"],
+            resourceVersion=str(row["resource_version"]),
+            generation=row["generation"],
+            creationTimestamp=row["created"],
+            updateTimestamp=row["updated"],
+            deletionTimestamp=row["deleted"],
+            createdBy=row["created_by"],
+            updatedBy=row["updated_by"],
+        ),
+        spec=msgspec.Raw(spec if spec is not None else row["spec"].encode()),
+        status=msgspec.Raw(row["status"].encode()),
+    )
+
+
+def encode(value: msgspec.Struct) -> bytes:
+    return _encoder.encode(value)
+
+
+def wire_list(kind: str, items: list[WireObject], continue_: str | None) -> bytes:
+    """``{Kind}List``; its resourceVersion is the highest among its items ("0" when empty)."""
+    version = max((int(i.metadata.resourceVersion) for i in items), default=0)
+    meta = _ListMeta(resourceVersion=str(version), continue_=continue_)
+    return _encoder.encode(WireList(API_VERSION, f"{kind}List", meta, items))
