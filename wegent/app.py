@@ -12,7 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from wegent import __version__
-from wegent.api import auth, namespaces, resources, users
+from wegent.api import auth, batch, namespaces, resources, users
 from wegent.api.bodies import warning_headers
 from wegent.api.errors import EXCEPTION_HANDLERS
 from wegent.api.health import healthz, readyz
@@ -40,6 +40,8 @@ ROUTES = [
     namespaces.put_member,
     namespaces.delete_member,
     *resources.ROUTES,
+    batch.apply_manifests,
+    batch.delete_manifests,
 ]
 
 

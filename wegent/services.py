@@ -12,11 +12,13 @@ from wegent.auth.policy import PolicyGuard
 from wegent.auth.tokens import TokenIssuer
 from wegent.auth.users import Users
 from wegent.db.engine import Database
+from wegent.resources.batch import Batch
 from wegent.resources.kinds import SERVICES
 from wegent.resources.paging import Pager
 from wegent.resources.references import References
 from wegent.resources.registry import BY_KIND
-from wegent.resources.service import CRDService
+from wegent.resources.secrets import SecretBox
+from wegent.resources.service import CRDService, ServiceDeps
 from wegent.settings import Settings
 
 
@@ -32,6 +34,7 @@ class Services:
     namespaces: Namespaces
     guard: PolicyGuard
     resources: dict[str, CRDService[Any]]
+    batch: Batch
 
     @classmethod
     def build(cls, settings: Settings, db: Database) -> Services:
@@ -39,12 +42,14 @@ class Services:
         access = Access(db, settings.user_cache_ttl_s)
         passwords = Passwords(settings.argon2_profile)
         users = Users(db, passwords, tokens, access, settings.allow_registration)
-        references = References(access)
-        pager = Pager(settings.secret_key)
-        resources = {
-            kind: service(BY_KIND[kind], db, access, references, pager)
-            for kind, service in SERVICES.items()
-        }
+        deps = ServiceDeps(
+            db=db,
+            access=access,
+            references=References(access),
+            pager=Pager(settings.secret_key),
+            box=SecretBox(settings.secret_key),
+        )
+        resources = {kind: service(BY_KIND[kind], deps) for kind, service in SERVICES.items()}
         return cls(
             settings=settings,
             db=db,
@@ -54,4 +59,5 @@ class Services:
             namespaces=Namespaces(db, access),
             guard=PolicyGuard(tokens, access),
             resources=resources,
+            batch=Batch(db, resources),
         )

@@ -19,6 +19,7 @@ from litestar.typing import FieldDefinition
 
 from wegent.errors import BadRequest, UnsupportedMediaType
 from wegent.resources.decode import decode
+from wegent.resources.manifests import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
 
 T = TypeVar("T")
 WARNINGS_KEY = "wegent.warnings"
@@ -123,3 +124,12 @@ class MergePatchBody(StrictBody[T]):
             return msgspec.json.decode(value)
         except msgspec.DecodeError as exc:
             raise BadRequest(f"request body is not valid JSON: {exc}") from None
+
+
+class ManifestsBody(StrictBody[T]):
+    """A batch: a JSON array or a YAML stream, passed on as bytes to be parsed by the batch."""
+
+    accepted_media_types = JSON_MEDIA_TYPES | YAML_MEDIA_TYPES
+
+    def _decode(self, value: object) -> Any:
+        return value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import asyncpg
@@ -31,12 +32,24 @@ from wegent.resources.manifests import merge_patch
 from wegent.resources.paging import Pager
 from wegent.resources.references import Reference, References, ref_key
 from wegent.resources.registry import KindInfo
+from wegent.resources.secrets import SecretBox
 from wegent.resources.selectors import parse_selector
 from wegent.resources.store import COLUMNS, Statements, WireObject, encode, wire_list, wire_object
 
 SpecT = TypeVar("SpecT", bound=msgspec.Struct)
 AVAILABLE = b'{"state":"Available","message":null}'
 _json = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True)
+class ServiceDeps:
+    """What every resource service works with."""
+
+    db: Database
+    access: Access
+    references: References
+    pager: Pager
+    box: SecretBox
 
 
 class Caller(NamedTuple):
@@ -76,16 +89,15 @@ async def unit(conn: asyncpg.Connection, *, needed: bool, dry_run: bool) -> Asyn
 class CRDService(Generic[SpecT]):
     """The generic resource path; subclasses override the hooks at the bottom."""
 
-    def __init__(
-        self, info: KindInfo, db: Database, access: Access, references: References, pager: Pager
-    ) -> None:
+    def __init__(self, info: KindInfo, deps: ServiceDeps) -> None:
         self.info = info
         self.kind = info.kind
         self.sql = Statements.for_table(info.table)
-        self._db = db
-        self._access = access
-        self._references = references
-        self._pager = pager
+        self.deps = deps
+        self._db = deps.db
+        self._access = deps.access
+        self._references = deps.references
+        self._pager = deps.pager
         self._input: type[ResourceInput[Any]] = input_type(info.kind)
 
     # -- reads -------------------------------------------------------------------------------
@@ -153,16 +165,79 @@ class CRDService(Generic[SpecT]):
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def create(self, caller: Caller, body: ResourceInput[Any], *, dry_run: bool) -> bytes:
+    async def create(
+        self,
+        caller: Caller,
+        body: ResourceInput[Any],
+        *,
+        dry_run: bool,
+        conn: asyncpg.Connection | None = None,
+    ) -> bytes:
         name = self._check_envelope(caller, body, path_name=None)
+        async with self._connection(conn) as db:
+            row = await self._insert(db, caller, name, body, dry_run=dry_run)
+        if row is None:
+            raise AlreadyExists(
+                f'{self.kind} "{name}" already exists in namespace "{caller.namespace}"',
+                kind=self.kind,
+                name=name,
+            )
+        return encode(self._present(caller, row, reveal=False))
+
+    async def replace(
+        self, caller: Caller, name: str, body: ResourceInput[Any], *, dry_run: bool
+    ) -> bytes:
+        """PUT never creates; a stale resourceVersion is 409; a no-op writes nothing."""
+        self._check_envelope(caller, body, path_name=name)
+        precondition = self._precondition(name, body.metadata.resourceVersion)
+        async with self._connection(None) as conn:
+            row = await self._replace(conn, caller, name, body, precondition, dry_run=dry_run)
+        return encode(self._present(caller, self._replaced(caller, name, row), reveal=False))
+
+    async def apply(
+        self,
+        caller: Caller,
+        body: ResourceInput[Any],
+        *,
+        dry_run: bool,
+        conn: asyncpg.Connection | None = None,
+    ) -> str:
+        """Create or replace (API.md §9); answers created, updated or unchanged."""
+        name = body.metadata.name
+        if name is None:
+            self._check_envelope(caller, body, path_name=None)  # raises: name required
+            raise AssertionError("unreachable")
+        self._check_envelope(caller, body, path_name=name)
+        precondition = self._precondition(name, body.metadata.resourceVersion)
+        async with self._connection(conn) as db:
+            for _ in range(2):  # a concurrent create or delete can move us once
+                row = await self._replace(db, caller, name, body, precondition, dry_run=dry_run)
+                if row is not None:
+                    return str(self._replaced(caller, name, row)["outcome"])
+                if precondition is not None:
+                    raise self._not_found(name, caller.namespace)
+                if await self._insert(db, caller, name, body, dry_run=dry_run) is not None:
+                    return "created"
+        raise self._conflict(name)
+
+    @asynccontextmanager
+    async def _connection(self, conn: asyncpg.Connection | None) -> AsyncIterator[Any]:
+        """The caller's connection (a batch's transaction), or one from the pool."""
+        if conn is not None:
+            yield conn
+            return
+        async with self._db.pool.acquire() as acquired:
+            yield acquired
+
+    async def _insert(
+        self, conn: Any, caller: Caller, name: str, body: ResourceInput[Any], *, dry_run: bool
+    ) -> asyncpg.Record | None:
+        """INSERT … ON CONFLICT DO NOTHING: None when a live object has the name."""
         references = self.references(body.spec)
-        async with (
-            self._db.pool.acquire() as conn,
-            unit(conn, needed=bool(references), dry_run=dry_run),
-        ):
+        async with unit(conn, needed=bool(references), dry_run=dry_run):
             keys = await self._resolve(conn, caller, name, references)
             spec = await self.stored_spec(conn, caller, name, body.spec)
-            row = await conn.fetchrow(
+            row: asyncpg.Record | None = await conn.fetchrow(
                 self.sql.insert,
                 self.kind,
                 caller.namespace,
@@ -175,40 +250,24 @@ class CRDService(Generic[SpecT]):
                 _json.encode(keys).decode(),
                 caller.principal.username,
             )
-            if row is None:
-                raise AlreadyExists(
-                    f'{self.kind} "{name}" already exists in namespace "{caller.namespace}"',
-                    kind=self.kind,
-                    name=name,
-                )
-        return encode(self._present(caller, row, reveal=False))
-
-    async def replace(
-        self, caller: Caller, name: str, body: ResourceInput[Any], *, dry_run: bool
-    ) -> bytes:
-        """PUT never creates; a stale resourceVersion is 409; a no-op writes nothing."""
-        self._check_envelope(caller, body, path_name=name)
-        precondition = self._precondition(name, body.metadata.resourceVersion)
-        row, _ = await self._replace(caller, name, body, precondition, dry_run=dry_run)
-        return encode(self._present(caller, row, reveal=False))
+        return row
 
     async def _replace(
         self,
+        conn: Any,
         caller: Caller,
         name: str,
         body: ResourceInput[Any],
         precondition: int | None,
         *,
         dry_run: bool,
-    ) -> tuple[asyncpg.Record, str]:
+    ) -> asyncpg.Record | None:
+        """One statement; None when no live object has the name."""
         references = self.references(body.spec)
-        async with (
-            self._db.pool.acquire() as conn,
-            unit(conn, needed=bool(references), dry_run=dry_run),
-        ):
+        async with unit(conn, needed=bool(references), dry_run=dry_run):
             keys = await self._resolve(conn, caller, name, references)
             spec = await self.stored_spec(conn, caller, name, body.spec)
-            row = await conn.fetchrow(
+            row: asyncpg.Record | None = await conn.fetchrow(
                 self.sql.replace,
                 self.kind,
                 caller.namespace,
@@ -221,11 +280,15 @@ class CRDService(Generic[SpecT]):
                 caller.principal.username,
                 precondition,
             )
+        return row
+
+    def _replaced(self, caller: Caller, name: str, row: asyncpg.Record | None) -> asyncpg.Record:
+        """The row of a replace, or the 404 / 409 it means."""
         if row is None:
             raise self._not_found(name, caller.namespace)
         if row["outcome"] == "conflict":
             raise self._conflict(name)
-        return row, row["outcome"]
+        return row
 
     async def patch(
         self, caller: Caller, name: str, patch: object, *, field_validation: str, dry_run: bool
@@ -237,28 +300,47 @@ class CRDService(Generic[SpecT]):
         """
         given = _patched_version(patch)
         for _ in range(3):
-            async with self._db.pool.acquire() as conn:
-                current = await conn.fetchrow(self.sql.get, self.kind, caller.namespace, name)
-            if current is None:
-                raise self._not_found(name, caller.namespace)
-            merged = merge_patch(await self._manifest(caller, current), patch)
-            decoded = decode(merged, self._input, field_validation=field_validation)
-            self._check_envelope(caller, decoded.value, path_name=name)
-            precondition = self._precondition(name, given) if given else current["resource_version"]
             try:
-                row, _ = await self._replace(
-                    caller, name, decoded.value, precondition, dry_run=dry_run
-                )
+                return await self._patch_once(caller, name, patch, given, field_validation, dry_run)
             except Conflict:
                 if given:
                     raise
-                continue
-            return encode(self._present(caller, row, reveal=False)), decoded.warnings
         raise self._conflict(name)
 
-    async def delete(self, caller: Caller, name: str, *, force: bool, dry_run: bool) -> None:
+    async def _patch_once(
+        self,
+        caller: Caller,
+        name: str,
+        patch: object,
+        given: str | None,
+        field_validation: str,
+        dry_run: bool,
+    ) -> tuple[bytes, list[str]]:
+        async with self._connection(None) as conn:
+            current = await conn.fetchrow(self.sql.get, self.kind, caller.namespace, name)
+            if current is None:
+                raise self._not_found(name, caller.namespace)
+            merged = merge_patch(self._manifest(caller, current), patch)
+            decoded = decode(merged, self._input, field_validation=field_validation)
+            self._check_envelope(caller, decoded.value, path_name=name)
+            precondition = self._precondition(name, given) if given else current["resource_version"]
+            replaced = await self._replace(
+                conn, caller, name, decoded.value, precondition, dry_run=dry_run
+            )
+        row = self._replaced(caller, name, replaced)
+        return encode(self._present(caller, row, reveal=False)), decoded.warnings
+
+    async def delete(
+        self,
+        caller: Caller,
+        name: str,
+        *,
+        force: bool,
+        dry_run: bool,
+        conn: asyncpg.Connection | None = None,
+    ) -> None:
         """Soft delete; refused (409, listing them) while live objects reference this one."""
-        async with self._db.pool.acquire() as conn, unit(conn, needed=True, dry_run=dry_run):
+        async with self._connection(conn) as conn, unit(conn, needed=True, dry_run=dry_run):
             target = await conn.fetchval(self.sql.lock_live, self.kind, caller.namespace, name)
             if target is None:
                 raise self._not_found(name, caller.namespace)
@@ -393,7 +475,7 @@ class CRDService(Generic[SpecT]):
             causes=causes,
         )
 
-    async def _manifest(self, caller: Caller, row: asyncpg.Record) -> dict[str, Any]:
+    def _manifest(self, caller: Caller, row: asyncpg.Record) -> dict[str, Any]:
         """The stored object as a client would have sent it, for merge patch."""
         wire = msgspec.json.decode(encode(self._present(caller, row, reveal=False)))
         meta = wire["metadata"]

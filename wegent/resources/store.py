@@ -44,6 +44,7 @@ class Statements:
     """The statements of one table."""
 
     get: str
+    stored_spec: str
     insert: str
     replace: str
     lock_live: str
@@ -58,6 +59,7 @@ class Statements:
         returning = f"RETURNING {COLUMNS}"
         return cls(
             get=f"SELECT {COLUMNS} FROM {table} WHERE {LIVE}",
+            stored_spec=f"SELECT spec::text FROM {table} WHERE {LIVE}",
             insert=(
                 f"INSERT INTO {table} (uid, kind, namespace, name, display_name, labels, "
                 "annotations, spec, status, refs, resource_version, generation, created_by, "
