@@ -34,7 +34,14 @@ from wegent.resources.references import Reference, References, ref_key
 from wegent.resources.registry import KindInfo
 from wegent.resources.secrets import SecretBox
 from wegent.resources.selectors import parse_selector
-from wegent.resources.store import COLUMNS, Statements, WireObject, encode, wire_list, wire_object
+from wegent.resources.store import (
+    Statements,
+    WireObject,
+    encode,
+    list_statement,
+    wire_list,
+    wire_object,
+)
 
 SpecT = TypeVar("SpecT", bound=msgspec.Struct)
 AVAILABLE = b'{"state":"Available","message":null}'
@@ -119,26 +126,24 @@ class CRDService(Generic[SpecT]):
         selector = parse_selector(query.label_selector or "")
         namespaces = await self._list_namespaces(caller, query.all_namespaces)
         scope = "|".join(
-            [self.kind, ",".join(namespaces or ["*"]), selector.canonical, str(query.deleted)]
+            [
+                self.kind,
+                "*" if query.all_namespaces else caller.namespace,
+                selector.canonical,
+                str(query.deleted),
+                *(f"{column}={value}" for column, value in self.list_filters(query)),
+            ]
         )
-        params: list[Any] = [self.kind]
-        where = ["kind = $1", "deleted_at IS NOT NULL" if query.deleted else "deleted_at IS NULL"]
-        if namespaces is not None:
-            params.append(namespaces)
-            where.append(f"namespace = ANY(${len(params)}::text[])")
-        if query.continue_token:
-            last_name, last_uid = self._pager.decode(query.continue_token, scope)
-            params += [last_name, last_uid]
-            n, u = len(params) - 1, len(params)
-            where.append(f"name >= ${n} AND (name, uid) > (${n}, ${u}::uuid)")
-        fragment, selector_params = selector.sql("labels", len(params) + 1)
-        if selector_params:
-            where.append(fragment)
-            params += selector_params
-        params.append(query.limit + 1)
-        sql = (
-            f"SELECT {COLUMNS} FROM {self.info.table} WHERE {' AND '.join(where)} "
-            f"ORDER BY name, uid LIMIT ${len(params)}"
+        after = self._pager.decode(query.continue_token, scope) if query.continue_token else None
+        sql, params = list_statement(
+            self.info.table,
+            self.kind,
+            namespaces,
+            deleted=query.deleted,
+            after=after,
+            selector=selector,
+            filters=self.list_filters(query),
+            limit=query.limit + 1,
         )
         async with self._db.pool.acquire() as conn:
             rows = await conn.fetch(sql, *params)
@@ -523,6 +528,10 @@ class CRDService(Generic[SpecT]):
     def present_spec(self, stored: str, reveal: bool) -> bytes | None:
         """The spec as answered; None answers it as stored."""
         return None
+
+    def list_filters(self, query: ListQuery) -> list[tuple[str, str]]:
+        """Extra equality filters of this kind's lists, as (column, value)."""
+        return []
 
     def initial_status(self) -> str:
         return AVAILABLE.decode()

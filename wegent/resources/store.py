@@ -8,11 +8,13 @@ no per-field decode and re-encode on the hot path.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import msgspec
 
 from wegent.resources.meta import API_VERSION
+from wegent.resources.selectors import Selector
 
 _TS = "to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 COLUMNS = ", ".join(
@@ -113,6 +115,49 @@ class Statements:
                 "AND k.name = split_part(t.key, '/', 3) AND k.deleted_at IS NULL)"
             ),
         )
+
+
+def list_statement(
+    table: str,
+    kind: str,
+    namespaces: list[str] | None,
+    *,
+    deleted: bool,
+    after: tuple[str, str] | None,
+    selector: Selector,
+    filters: list[tuple[str, str]],
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """One page in (name, uid) order, keyset after ``after``; None namespaces means all.
+
+    One namespace is matched with ``=`` so the (kind, namespace, name) index returns rows in
+    name order and the page costs what it reads, whatever the table's size (API.md §7).
+    """
+    params: list[Any] = [kind]
+    where = ["kind = $1", "deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"]
+    if namespaces is not None and len(namespaces) == 1:
+        params.append(namespaces[0])
+        where.append(f"namespace = ${len(params)}")
+    elif namespaces is not None:
+        params.append(namespaces)
+        where.append(f"namespace = ANY(${len(params)}::text[])")
+    for column, value in filters:
+        params.append(value)
+        where.append(f"{column} = ${len(params)}")
+    if after is not None:
+        params += list(after)
+        n, u = len(params) - 1, len(params)
+        where.append(f"name >= ${n} AND (name, uid) > (${n}, ${u}::uuid)")
+    fragment, selector_params = selector.sql("labels", len(params) + 1)
+    if selector_params:
+        where.append(fragment)
+        params += selector_params
+    params.append(limit)
+    sql = (
+        f"SELECT {COLUMNS} FROM {table} WHERE {' AND '.join(where)} "
+        f"ORDER BY name, uid LIMIT ${len(params)}"
+    )
+    return sql, params
 
 
 class _Meta(msgspec.Struct):
