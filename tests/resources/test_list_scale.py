@@ -146,7 +146,7 @@ async def test_a_later_page_of_a_namespace(small_and_large: tuple[Database, Data
 
 
 async def test_the_trash_of_a_namespace(small_and_large: tuple[Database, Database]) -> None:
-    small, large = small_and_large
+    _, large = small_and_large
     plan = await explain(large, *statement("ns-0", deleted=True))
     types, rows, _ = scanned(plan)
     assert "Seq Scan" not in types
