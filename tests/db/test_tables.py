@@ -50,9 +50,11 @@ async def insert_kind(
 async def insert_task(conn: asyncpg.Connection, namespace: str, name: str) -> None:
     await conn.execute(
         "INSERT INTO tasks (uid, namespace, name, labels, annotations, spec, status, "
-        "resource_version, generation, created_by, updated_by, created_at, updated_at, phase, "
-        "progress, team_namespace, team_name) VALUES ($1, $2, $3, '{}', '{}', '{}', '{}', "
-        "nextval('resource_version_seq'), 1, 't', 't', now(), now(), 'PENDING', 0, $2, 'team')",
+        "resource_version, generation, created_by, updated_by, created_at, updated_at) "
+        "VALUES ($1, $2::varchar, $3, '{}', '{}', "
+        "jsonb_build_object('teamRef', jsonb_build_object('name', 'team', 'namespace', $2::varchar)), "
+        '\'{"phase": "RUNNING", "progress": 40}\', nextval(\'resource_version_seq\'), 1, '
+        "'t', 't', now(), now())",
         uuid.uuid4(),
         namespace,
         name,
@@ -187,6 +189,19 @@ async def test_tasks_have_their_own_live_name_index(conn: asyncpg.Connection) ->
         await insert_task(conn, ns, name)
     await conn.execute("UPDATE tasks SET deleted_at = now() WHERE namespace = $1", ns)
     await insert_task(conn, ns, name)
+
+
+async def test_task_filter_columns_are_derived_from_the_envelope(
+    conn: asyncpg.Connection,
+) -> None:
+    ns, name = unique(), unique("t")
+    await insert_task(conn, ns, name)
+    row = await conn.fetchrow(
+        "SELECT kind, phase, progress, team_namespace, team_name FROM tasks WHERE name = $1", name
+    )
+    assert tuple(row) == ("Task", "RUNNING", 40, ns, "team")
+    with pytest.raises(asyncpg.CheckViolationError):
+        await conn.execute("UPDATE tasks SET kind = 'Ghost' WHERE name = $1", name)
 
 
 async def test_kinds_indexes_serve_listing_and_labels(conn: asyncpg.Connection) -> None:

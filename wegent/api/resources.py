@@ -15,9 +15,11 @@ from wegent.api.bodies import WARNINGS_KEY, MergePatchBody, StrictBody
 from wegent.api.docs import errors
 from wegent.api.params import AnyRequest, ServicesDep
 from wegent.auth.policy import NAMESPACE_KEY, policy, principal_of
-from wegent.resources.envelope import input_type, list_type, output_type
+from wegent.resources.envelope import Phase, input_type, list_type, output_type
 from wegent.resources.registry import KINDS, KindInfo
 from wegent.resources.service import Caller, ListQuery
+from wegent.resources.tasks import StatusUpdate, TaskService
+from wegent.services import Services
 
 DryRun = Annotated[
     Literal["All"] | None,
@@ -74,9 +76,35 @@ def kind_routes(info: KindInfo) -> list[HTTPRouteHandler]:
         reveal: Reveal = False,
     ) -> Response[ListOutput]:  # type: ignore[valid-type]
         query = ListQuery(limit, continue_token, label_selector, deleted, all_namespaces)
-        return answer(
-            await services.resources[kind].list_objects(caller_of(request), query, reveal=reveal)
+        service = services.resources[kind]
+        return answer(await service.list_objects(caller_of(request), query, reveal=reveal))
+
+    @get(
+        collection,
+        opt=policy("read", all_namespaces=True),
+        responses=errors(400, 401, 403),
+        tags=tags,
+        name=f"list-{info.plural}",
+        summary=f"List {info.plural}, optionally by phase and team",
+    )
+    async def list_tasks(
+        request: AnyRequest,
+        services: ServicesDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 500,
+        continue_token: Annotated[str | None, QueryParameter(name="continue")] = None,
+        label_selector: Annotated[str | None, QueryParameter(name="labelSelector")] = None,
+        deleted: FromQuery[bool] = False,
+        all_namespaces: Annotated[bool, QueryParameter(name="allNamespaces")] = False,
+        phase: FromQuery[Phase | None] = None,
+        team: Annotated[
+            str | None, QueryParameter(description="a Team name", max_length=63)
+        ] = None,
+    ) -> Response[ListOutput]:  # type: ignore[valid-type]
+        query = ListQuery(
+            limit, continue_token, label_selector, deleted, all_namespaces, phase, team
         )
+        service = services.resources[kind]
+        return answer(await service.list_objects(caller_of(request), query))
 
     @post(
         collection,
@@ -194,7 +222,7 @@ def kind_routes(info: KindInfo) -> list[HTTPRouteHandler]:
         return answer(await services.resources[kind].restore(caller_of(request), name))
 
     return [
-        list_objects,
+        list_tasks if kind == "Task" else list_objects,
         create_object,
         get_object,
         replace_object,
@@ -204,4 +232,53 @@ def kind_routes(info: KindInfo) -> list[HTTPRouteHandler]:
     ]
 
 
-ROUTES: list[HTTPRouteHandler] = [route for info in KINDS for route in kind_routes(info)]
+def task_routes() -> list[HTTPRouteHandler]:
+    """The lifecycle routes of tasks (§10), on both path families."""
+    item = [
+        "/api/v1/kinds/tasks/{name:str}",
+        "/api/v1/namespaces/{namespace:str}/tasks/{name:str}",
+    ]
+    Output = output_type("Task")
+
+    @put(
+        [f"{path}/status" for path in item],
+        opt=policy("write"),
+        dto=StrictBody[StatusUpdate],
+        responses=errors(400, 401, 403, 404, 409, 415, 422),
+        tags=["Task"],
+        summary="Move a task along its lifecycle, or report progress",
+    )
+    async def move_task(
+        request: AnyRequest,
+        services: ServicesDep,
+        name: FromPath[str],
+        data: JSONBody[StatusUpdate],
+    ) -> Response[Output]:  # type: ignore[valid-type]
+        return answer(await tasks(services).move(caller_of(request), name, data))
+
+    @post(
+        [f"{path}/cancel" for path in item],
+        opt=policy("write"),
+        status_code=200,
+        responses=errors(401, 403, 404, 409),
+        tags=["Task"],
+        summary="Cancel a PENDING or RUNNING task",
+    )
+    async def cancel_task(
+        request: AnyRequest, services: ServicesDep, name: FromPath[str]
+    ) -> Response[Output]:  # type: ignore[valid-type]
+        return answer(await tasks(services).cancel(caller_of(request), name))
+
+    return [move_task, cancel_task]
+
+
+def tasks(services: Services) -> TaskService:
+    service = services.resources["Task"]
+    assert isinstance(service, TaskService)
+    return service
+
+
+ROUTES: list[HTTPRouteHandler] = [
+    *(route for info in KINDS for route in kind_routes(info)),
+    *task_routes(),
+]

@@ -46,6 +46,20 @@ class ResourceStatus(msgspec.Struct, kw_only=True):
     message: str | None = None
 
 
+Phase = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+
+
+class TaskStatus(msgspec.Struct, kw_only=True):
+    """A task's lifecycle (§10), as answered and stored."""
+
+    phase: Phase = "PENDING"
+    progress: int = 0
+    result: dict[str, Any] | None = None
+    errorMessage: str | None = None
+    startedAt: str | None = None
+    completedAt: str | None = None
+
+
 class Resource(msgspec.Struct, Generic[SpecT], kw_only=True):
     """An object as the server answers it."""
 
@@ -102,9 +116,12 @@ def input_type(kind: str) -> type[ResourceInput[Any]]:
 @functools.cache
 def output_type(kind: str) -> type[Resource[Any]]:
     """``{Kind}``: the object as answered; ``kind`` defaults to the kind's name."""
+    fields: list[Any] = [("kind", str, kind), ("spec", _spec(kind))]
+    if kind == "Task":
+        fields.append(("status", TaskStatus, msgspec.field(default_factory=TaskStatus)))
     built = msgspec.defstruct(
         kind,
-        [("kind", str, kind), ("spec", _spec(kind))],
+        fields,
         bases=(Resource,),
         module=__name__,
         namespace={"KIND": kind},

@@ -26,6 +26,7 @@ from wegent.resources.specs import (
     TeamSpec,
     WorkspaceSpec,
 )
+from wegent.resources.tasks import TaskService
 
 
 class SkillService(CRDService[SkillSpec]):
@@ -120,4 +121,5 @@ SERVICES: dict[str, type[CRDService[Any]]] = {
     "Workspace": WorkspaceService,
     "Bot": BotService,
     "Team": TeamService,
+    "Task": TaskService,
 }

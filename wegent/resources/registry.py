@@ -32,6 +32,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("Workspace", "workspaces", "kinds"),
     KindInfo("Bot", "bots", "kinds"),
     KindInfo("Team", "teams", "kinds"),
+    KindInfo("Task", "tasks", "tasks"),
 )
 BY_KIND: dict[str, KindInfo] = {info.kind: info for info in KINDS}
 BY_PLURAL: dict[str, KindInfo] = {info.plural: info for info in KINDS}

@@ -72,6 +72,8 @@ class ListQuery(NamedTuple):
     label_selector: str | None = None
     deleted: bool = False
     all_namespaces: bool = False
+    phase: str | None = None
+    team: str | None = None
 
 
 @asynccontextmanager
@@ -271,6 +273,7 @@ class CRDService(Generic[SpecT]):
         references = self.references(body.spec)
         async with unit(conn, needed=bool(references), dry_run=dry_run):
             keys = await self._resolve(conn, caller, name, references)
+            await self.check_replace(conn, caller, name, body.spec)
             spec = await self.stored_spec(conn, caller, name, body.spec)
             row: asyncpg.Record | None = await conn.fetchrow(
                 self.sql.replace,
@@ -518,6 +521,11 @@ class CRDService(Generic[SpecT]):
     def references(self, spec: SpecT) -> list[Reference]:
         """The references this spec makes; checked on every write."""
         return []
+
+    async def check_replace(
+        self, conn: asyncpg.Connection, caller: Caller, name: str, spec: SpecT
+    ) -> None:
+        """Refuse a replace this kind does not allow now (422); references are resolved."""
 
     async def stored_spec(
         self, conn: asyncpg.Connection, caller: Caller, name: str, spec: SpecT

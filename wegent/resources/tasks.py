@@ -1,0 +1,154 @@
+"""Tasks (API.md §10): the generic resource path plus a lifecycle.
+
+``PUT …/status`` moves a task along PENDING → RUNNING → COMPLETED | FAILED | CANCELLED (and
+RUNNING → RUNNING for progress reports); anything else is 409 naming the current phase.
+Moves lock the row, so two racing moves out of RUNNING cannot both win. The spec cannot change
+while the task is PENDING or RUNNING.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import asyncpg
+import msgspec
+
+from wegent.errors import Cause, Conflict, invalid
+from wegent.resources.envelope import Phase, TaskStatus
+from wegent.resources.meta import check_depth
+from wegent.resources.references import Reference
+from wegent.resources.service import Caller, CRDService, ListQuery, unit
+from wegent.resources.specs import FreeForm, TaskSpec
+from wegent.resources.store import COLUMNS, encode
+
+ACTIVE = frozenset({"PENDING", "RUNNING"})
+FINISHED = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+MOVES: dict[str, frozenset[str]] = {
+    "PENDING": frozenset({"RUNNING", "CANCELLED"}),
+    "RUNNING": frozenset({"RUNNING", "COMPLETED", "FAILED", "CANCELLED"}),
+}
+
+
+class StatusUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The body of ``PUT …/tasks/{name}/status``: the status itself, every field but phase
+    optional (absent fields keep their value)."""
+
+    phase: Phase
+    progress: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+    result: FreeForm | None = None
+    errorMessage: Annotated[str, msgspec.Meta(max_length=65536)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.result is not None and not check_depth(self.result):
+            raise ValueError("`result`: Invalid value: nested too deeply")
+
+
+_PENDING = encode(TaskStatus()).decode()
+_LOCK = (
+    "SELECT id, status::text AS status FROM tasks WHERE kind = 'Task' AND namespace = $1 "
+    "AND name = $2 AND deleted_at IS NULL FOR UPDATE"
+)
+_MOVE = (
+    "UPDATE tasks SET status = $2::jsonb, resource_version = nextval('resource_version_seq'), "
+    f"updated_by = $3, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+)
+_ACTIVE_SPEC = (
+    "SELECT spec::text FROM tasks WHERE kind = 'Task' AND namespace = $1 AND name = $2 "
+    "AND deleted_at IS NULL AND phase IN ('PENDING', 'RUNNING')"
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class TaskService(CRDService[TaskSpec]):
+    """Tasks reference a Team (and maybe a Workspace) and follow their lifecycle."""
+
+    def references(self, spec: TaskSpec) -> list[Reference]:
+        found = [Reference("spec.teamRef", "Team", spec.teamRef)]
+        if spec.workspaceRef is not None:
+            found.append(Reference("spec.workspaceRef", "Workspace", spec.workspaceRef))
+        return found
+
+    def initial_status(self) -> str:
+        return _PENDING
+
+    def list_filters(self, query: ListQuery) -> list[tuple[str, str]]:
+        filters = []
+        if query.phase:
+            filters.append(("phase", query.phase))
+        if query.team:
+            filters.append(("team_name", query.team))
+        return filters
+
+    async def check_replace(
+        self, conn: asyncpg.Connection, caller: Caller, name: str, spec: TaskSpec
+    ) -> None:
+        """While PENDING or RUNNING only labels, annotations and displayName may change."""
+        active = await conn.fetchval(_ACTIVE_SPEC, caller.namespace, name)
+        if active is not None and msgspec.json.decode(active) != msgspec.to_builtins(spec):
+            raise invalid(
+                self.kind,
+                name,
+                [
+                    Cause(
+                        "FieldValueForbidden",
+                        "Forbidden: the spec cannot change while the task is PENDING or RUNNING",
+                        "spec",
+                    )
+                ],
+            )
+
+    async def move(self, caller: Caller, name: str, update: StatusUpdate) -> bytes:
+        """Apply one lifecycle move, or refuse it (409 with the current phase, 422 on progress)."""
+        async with self._db.pool.acquire() as conn, unit(conn, needed=True, dry_run=False):
+            row = await conn.fetchrow(_LOCK, caller.namespace, name)
+            if row is None:
+                raise self._not_found(name, caller.namespace)
+            current = msgspec.json.decode(row["status"], type=TaskStatus)
+            status = self._moved(name, current, update)
+            moved = await conn.fetchrow(
+                _MOVE, row["id"], encode(status).decode(), caller.principal.username
+            )
+        return encode(self._present(caller, moved, reveal=False))
+
+    def _moved(self, name: str, current: TaskStatus, update: StatusUpdate) -> TaskStatus:
+        if update.phase not in MOVES.get(current.phase, frozenset()):
+            raise Conflict(
+                f'Task "{name}" is {current.phase}; it cannot move to {update.phase}',
+                kind=self.kind,
+                name=name,
+            )
+        progress = update.progress
+        if progress is None:
+            progress = 100 if update.phase == "COMPLETED" else current.progress
+        if progress < current.progress:
+            raise invalid(
+                self.kind,
+                name,
+                [
+                    Cause(
+                        "FieldValueInvalid",
+                        f"Invalid value: {progress}: progress never goes down "
+                        f"(it is {current.progress})",
+                        "progress",
+                    )
+                ],
+            )
+        now = _now()
+        return TaskStatus(
+            phase=update.phase,
+            progress=progress,
+            result=update.result if update.result is not None else current.result,
+            errorMessage=update.errorMessage
+            if update.errorMessage is not None
+            else current.errorMessage,
+            startedAt=current.startedAt or (now if update.phase == "RUNNING" else None),
+            completedAt=now if update.phase in FINISHED else None,
+        )
+
+    async def cancel(self, caller: Caller, name: str) -> bytes:
+        """PENDING or RUNNING → CANCELLED; a finished task is 409."""
+        return await self.move(caller, name, StatusUpdate(phase="CANCELLED"))
