@@ -131,3 +131,20 @@ async def test_readyz_is_503_when_the_database_is_gone(tmp_path: Path) -> None:
             assert ready.status_code == 503
             assert ready.json()["reason"] == "ServiceUnavailable"
             assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_a_connection_left_in_a_transaction_comes_back_clean(
+    make_database: MakeDatabase, tmp_path: Path
+) -> None:
+    db = Database(make_settings(await make_database(), tmp_path, pool_min_size=1, pool_max_size=1))
+    await db.connect()
+    try:
+        async with db.pool.acquire() as conn:
+            await conn.execute("BEGIN")
+            await conn.execute("CREATE TEMP TABLE leftover (x int)")
+            assert conn.is_in_transaction()
+        async with db.pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT to_regclass('pg_temp.leftover')") is None
+    finally:
+        await db.close()

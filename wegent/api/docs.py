@@ -21,7 +21,9 @@ _DESCRIPTIONS = {
 
 
 def errors(*codes: int) -> dict[int, ResponseSpec]:
-    """``responses=`` for a route: the listed codes, each a Status body."""
+    """``responses=`` for a route: the listed codes, each a Status body. 400 is always there:
+    any route answers it for a malformed parameter (and it replaces Litestar's own 400 shape)."""
     return {
-        code: ResponseSpec(data_container=Status, description=_DESCRIPTIONS[code]) for code in codes
+        code: ResponseSpec(data_container=Status, description=_DESCRIPTIONS[code])
+        for code in sorted({400, *codes})
     }

@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request, get
 from litestar.response import Response
 
+from wegent.api.docs import errors
 from wegent.api.errors import status_response
 from wegent.auth.policy import policy
 from wegent.db.engine import Database
@@ -21,7 +22,7 @@ def healthz() -> Response[bytes]:
     return Response(_OK, media_type="application/json")
 
 
-@get("/readyz", opt=policy("public"))
+@get("/readyz", opt=policy("public"), responses=errors(503))
 async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The database answers."""
     db: Database = request.app.state.db

@@ -75,6 +75,7 @@ class Database:
             "min_size": min(self.settings.pool_min_size, self.settings.pool_max_size),
             "max_size": self.settings.pool_max_size,
             "timeout": self.settings.db_connect_timeout_s,
+            "reset": rollback_if_open,
             "command_timeout": self.settings.statement_timeout_ms / 1000 + 5,
             "server_settings": {
                 "statement_timeout": str(self.settings.statement_timeout_ms),
@@ -108,6 +109,16 @@ class Database:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
             return False
         return True
+
+
+async def rollback_if_open(conn: asyncpg.Connection) -> None:
+    """Reset a connection returned to the pool only as far as this service can leave it dirty.
+
+    asyncpg's default reset also runs RESET ALL, CLOSE ALL, UNLISTEN * and unlocks advisory
+    locks: a round trip on every request for session state this service never changes.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 async def ensure_database(admin_url: str, name: str) -> None:

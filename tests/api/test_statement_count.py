@@ -1,0 +1,120 @@
+"""SQL per request, counted on the wire: one statement for a read, at most two for a write with
+references (besides BEGIN/COMMIT). Token, user and membership checks come from caches."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from tests.conftest import make_settings
+from tests.helpers import Account, register
+from tests.resources.api import Api, bot, ghost, model
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, record: asyncpg.connection.LoggedQuery) -> None:  # type: ignore[name-defined]
+        text = record.query.strip()
+        if not text.upper().startswith(TRANSACTION_CONTROL):
+            self.statements.append(text)
+
+
+@pytest.fixture(scope="module")
+async def counted(
+    make_database: object, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[httpx.AsyncClient, Counter, Api]]:
+    """An app whose two pooled connections all report their statements to one counter."""
+    from wegent.app import create_app
+
+    url = await make_database()  # type: ignore[operator]
+    settings = make_settings(
+        url,
+        Path(tmp_path_factory.mktemp("count")),
+        pool_min_size=2,
+        pool_max_size=2,
+        user_cache_ttl_s=60.0,
+    )
+    app = create_app(settings)
+    counter = Counter()
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://count.test"
+        ) as http,
+    ):
+        pool = app.state.db.pool
+        connections = [await pool.acquire() for _ in range(2)]
+        for connection in connections:
+            connection.add_query_logger(counter)
+        for connection in connections:
+            await pool.release(connection)
+        account: Account = await register(http)
+        api = Api(http, account, account.username, "B")
+        await api.must_create("ghosts", ghost("g"))
+        await api.must_create("models", model("m"))
+        await api.get("ghosts", "g")  # warms the user and membership caches
+        yield http, counter, api
+
+
+async def count(counter: Counter, call: object) -> list[str]:
+    counter.statements.clear()
+    response = await call  # type: ignore[misc]
+    assert response.status_code < 300, response.text
+    return list(counter.statements)
+
+
+async def test_get_one_is_one_statement(counted: tuple[httpx.AsyncClient, Counter, Api]) -> None:
+    _, counter, api = counted
+    assert len(await count(counter, api.get("ghosts", "g"))) == 1
+
+
+async def test_a_list_page_is_one_statement(
+    counted: tuple[httpx.AsyncClient, Counter, Api],
+) -> None:
+    _, counter, api = counted
+    assert len(await count(counter, api.list("ghosts", params={"limit": "100"}))) == 1
+    assert len(await count(counter, api.list("ghosts", params={"labelSelector": "a=b"}))) == 1
+
+
+async def test_create_without_references_is_one_statement(
+    counted: tuple[httpx.AsyncClient, Counter, Api],
+) -> None:
+    _, counter, api = counted
+    statements = await count(counter, api.create("ghosts", ghost("g2")))
+    assert len(statements) == 1 and statements[0].startswith("INSERT")
+
+
+async def test_create_with_three_references_is_two_statements(
+    counted: tuple[httpx.AsyncClient, Counter, Api],
+) -> None:
+    _, counter, api = counted
+    statements = await count(
+        counter, api.create("bots", bot("b", "g", "ClaudeCode", modelRef={"name": "m"}))
+    )
+    assert len(statements) == 2
+    assert statements[0].startswith("SELECT") and statements[1].startswith("INSERT")
+
+
+async def test_replace_with_references_is_two_statements(
+    counted: tuple[httpx.AsyncClient, Counter, Api],
+) -> None:
+    _, counter, api = counted
+    await api.must_create("bots", bot("b2", "g"))
+    statements = await count(counter, api.replace("bots", "b2", bot("b2", "g", "Chat")))
+    assert len(statements) == 2
+
+
+async def test_replace_without_references_is_one_statement(
+    counted: tuple[httpx.AsyncClient, Counter, Api],
+) -> None:
+    _, counter, api = counted
+    assert len(await count(counter, api.replace("ghosts", "g", ghost("g", prompt="new")))) == 1
