@@ -111,3 +111,20 @@ def test_root_keeps_its_data_out_of_root_home(monkeypatch: pytest.MonkeyPatch) -
     assert default_data_dir() == Path("/var/lib/wegent")
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     assert default_data_dir() != Path("/var/lib/wegent")
+
+
+def test_production_database_refuses_debug_and_checks_origins(tmp_path: Path) -> None:
+    env = {
+        "WEGENT_DATABASE_URL": "postgresql://u:p@db:5432/wegent",
+        "WEGENT_JWT_SECRET": GOOD,
+        "WEGENT_SECRET_KEY": GOOD,
+    }
+    with pytest.raises(SettingsError, match="WEGENT_DEBUG is not allowed with WEGENT_DATABASE_URL"):
+        load_settings({**env, "WEGENT_DEBUG": "true"})
+    assert load_settings(env).debug is False
+    assert load_settings({"WEGENT_DATA_DIR": str(tmp_path), "WEGENT_DEBUG": "1"}).debug is True
+    origins = load_settings({**env, "WEGENT_CORS_ORIGINS": "https://a.example, http://b.example"})
+    assert origins.cors_origins == ("https://a.example", "http://b.example")
+    assert load_settings(env).cors_origins == ()
+    with pytest.raises(SettingsError, match="not an http"):
+        load_settings({**env, "WEGENT_CORS_ORIGINS": "ftp://x"})

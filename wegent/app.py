@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -16,6 +17,7 @@ from wegent.api import auth, batch, namespaces, resources, users
 from wegent.api.bodies import warning_headers
 from wegent.api.errors import EXCEPTION_HANDLERS
 from wegent.api.health import healthz, readyz
+from wegent.api.limits import in_flight_limit
 from wegent.auth.policy import policy
 from wegent.db.engine import Database
 from wegent.db.migrate import migrate
@@ -66,7 +68,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         guards=[services.guard],
         dependencies={"services": Provide(lambda: services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[warning_headers],
+        middleware=[m for m in (in_flight_limit(settings.max_in_flight), warning_headers) if m],
+        cors_config=CORSConfig(
+            allow_origins=list(settings.cors_origins),
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Warning", "Retry-After"],
+        )
+        if settings.cors_origins
+        else None,
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -45,6 +45,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     user_cache_ttl_s: float = 5.0
     access_log: bool = False
     debug: bool = False
+    cors_origins: tuple[str, ...] = ()
+    max_in_flight: int = 256
 
     @property
     def embedded(self) -> bool:
@@ -84,7 +86,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         argon2_profile=_argon2_profile(env),
         max_body_bytes=_int(env, "WEGENT_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
         access_log=_bool(env, "WEGENT_ACCESS_LOG", False),
-        debug=_bool(env, "WEGENT_DEBUG", False),
+        debug=_debug(env, database_url),
+        cors_origins=_origins(env.get("WEGENT_CORS_ORIGINS", "")),
+        max_in_flight=_int(env, "WEGENT_MAX_IN_FLIGHT", 256, 0, 1_000_000),
     )
 
 
@@ -126,6 +130,23 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _debug(env: Mapping[str, str], database_url: str | None) -> bool:
+    """Debug mode is for the embedded database only; a production database refuses it."""
+    debug = _bool(env, "WEGENT_DEBUG", False)
+    if debug and database_url is not None:
+        raise SettingsError("WEGENT_DEBUG is not allowed with WEGENT_DATABASE_URL")
+    return debug
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """Comma-separated origins allowed by CORS; none means CORS stays closed."""
+    origins = tuple(o.strip() for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise SettingsError(f"WEGENT_CORS_ORIGINS: {origin!r} is not an http(s) origin")
+    return origins
 
 
 def _argon2_profile(env: Mapping[str, str]) -> Literal["owasp", "test"]:

@@ -15,7 +15,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
-from wegent.errors import ERRORS_BY_CODE, ApiError, Cause, ServiceUnavailable
+from wegent.errors import ERRORS_BY_CODE, ApiError, Cause, Invalid, ServiceUnavailable
 
 log = logging.getLogger("wegent.errors")
 
@@ -105,6 +105,14 @@ def internal_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Respons
     """Anything unexpected: logged with its trace here, answered without it."""
     if is_connection_error(exc):
         return database_error_handler(_, exc)
+    if isinstance(exc, asyncpg.DataError):  # e.g. a NUL character, which PostgreSQL refuses
+        log.warning("value refused by the database: %s", type(exc).__name__)
+        return status_response(
+            Invalid("the request holds a value that cannot be stored (such as a NUL character)")
+        )
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        log.warning("statement timeout: %s", type(exc).__name__)
+        return status_response(ServiceUnavailable("the request took too long; retry later"))
     log.error("unhandled error", exc_info=exc)
     return status_response(ApiError("an internal error occurred"))
 

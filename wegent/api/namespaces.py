@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from litestar import delete, get, post, put
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from wegent.api.bodies import StrictBody
 from wegent.api.docs import errors
-from wegent.api.params import AnyRequest, ServicesDep
+from wegent.api.params import AnyRequest, ServicesDep, UserName
 from wegent.auth.models import (
     MemberList,
     MemberOut,
@@ -66,7 +66,7 @@ async def list_members(request: AnyRequest, services: ServicesDep) -> MemberList
 )
 async def put_member(
     request: AnyRequest,
-    username: FromPath[str],
+    username: UserName,
     data: JSONBody[MemberPut],
     services: ServicesDep,
 ) -> MemberOut:
@@ -79,7 +79,5 @@ async def put_member(
     responses=errors(401, 403, 404, 409),
     tags=["namespaces"],
 )
-async def delete_member(
-    request: AnyRequest, username: FromPath[str], services: ServicesDep
-) -> None:
+async def delete_member(request: AnyRequest, username: UserName, services: ServicesDep) -> None:
     await services.namespaces.delete_member(namespace_of(request), username)

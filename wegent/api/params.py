@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request
 from litestar.di import NamedDependency
+from litestar.params import PathParameter
 
+from wegent.resources.meta import NAME_PATTERN, NAMESPACE_PATTERN
 from wegent.services import Services
 
 AnyRequest = Request[Any, Any, Any]
 ServicesDep = NamedDependency[Services]
+# Path parameters are checked before any SQL sees them: a name that cannot exist is a 400.
+ObjectName = Annotated[str, PathParameter(pattern=NAME_PATTERN, min_length=1, max_length=63)]
+UserName = Annotated[str, PathParameter(pattern=NAMESPACE_PATTERN, min_length=1, max_length=63)]

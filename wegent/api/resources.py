@@ -9,11 +9,11 @@ from typing import Annotated, Any, Literal
 
 from litestar import Response, delete, get, patch, post, put
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from wegent.api.bodies import WARNINGS_KEY, MergePatchBody, StrictBody
 from wegent.api.docs import errors
-from wegent.api.params import AnyRequest, ServicesDep
+from wegent.api.params import AnyRequest, ObjectName, ServicesDep
 from wegent.auth.policy import NAMESPACE_KEY, policy, principal_of
 from wegent.resources.envelope import Phase, input_type, list_type, output_type
 from wegent.resources.registry import KINDS, KindInfo
@@ -136,7 +136,7 @@ def kind_routes(info: KindInfo) -> list[HTTPRouteHandler]:
         summary=f"Get a {kind}",
     )
     async def get_object(
-        request: AnyRequest, services: ServicesDep, name: FromPath[str], reveal: Reveal = False
+        request: AnyRequest, services: ServicesDep, name: ObjectName, reveal: Reveal = False
     ) -> Response[Output]:  # type: ignore[valid-type]
         return answer(await services.resources[kind].get(caller_of(request), name, reveal=reveal))
 
@@ -152,7 +152,7 @@ def kind_routes(info: KindInfo) -> list[HTTPRouteHandler]:
     async def replace_object(
         request: AnyRequest,
         services: ServicesDep,
-        name: FromPath[str],
+        name: ObjectName,
         data: JSONBody[Input],  # type: ignore[valid-type]
         dry_run: DryRun = None,
         field_validation: FieldValidation = None,
@@ -172,7 +172,7 @@ def kind_routes(info: KindInfo) -> list[HTTPRouteHandler]:
     async def patch_object(
         request: AnyRequest,
         services: ServicesDep,
-        name: FromPath[str],
+        name: ObjectName,
         data: JSONBody[dict[str, Any]],
         dry_run: DryRun = None,
         field_validation: FieldValidation = None,
@@ -199,7 +199,7 @@ def kind_routes(info: KindInfo) -> list[HTTPRouteHandler]:
     async def delete_object(
         request: AnyRequest,
         services: ServicesDep,
-        name: FromPath[str],
+        name: ObjectName,
         force: FromQuery[bool] = False,
         dry_run: DryRun = None,
     ) -> None:
@@ -217,7 +217,7 @@ def kind_routes(info: KindInfo) -> list[HTTPRouteHandler]:
         summary=f"Restore the most recently deleted {kind} of this name",
     )
     async def restore_object(
-        request: AnyRequest, services: ServicesDep, name: FromPath[str]
+        request: AnyRequest, services: ServicesDep, name: ObjectName
     ) -> Response[Output]:  # type: ignore[valid-type]
         return answer(await services.resources[kind].restore(caller_of(request), name))
 
@@ -251,7 +251,7 @@ def task_routes() -> list[HTTPRouteHandler]:
     async def move_task(
         request: AnyRequest,
         services: ServicesDep,
-        name: FromPath[str],
+        name: ObjectName,
         data: JSONBody[StatusUpdate],
     ) -> Response[Output]:  # type: ignore[valid-type]
         return answer(await tasks(services).move(caller_of(request), name, data))
@@ -265,7 +265,7 @@ def task_routes() -> list[HTTPRouteHandler]:
         summary="Cancel a PENDING or RUNNING task",
     )
     async def cancel_task(
-        request: AnyRequest, services: ServicesDep, name: FromPath[str]
+        request: AnyRequest, services: ServicesDep, name: ObjectName
     ) -> Response[Output]:  # type: ignore[valid-type]
         return answer(await tasks(services).cancel(caller_of(request), name))
 

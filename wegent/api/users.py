@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from litestar import get, patch
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from wegent.api.bodies import StrictBody
 from wegent.api.docs import errors
-from wegent.api.params import AnyRequest, ServicesDep
+from wegent.api.params import AnyRequest, ServicesDep, UserName
 from wegent.auth.models import Me, UserList, UserOut, UserPatch
 from wegent.auth.policy import policy, principal_of
 
@@ -31,7 +31,7 @@ async def list_users(services: ServicesDep) -> UserList:
     tags=["users"],
 )
 async def patch_user(
-    username: FromPath[str], data: JSONBody[UserPatch], services: ServicesDep
+    username: UserName, data: JSONBody[UserPatch], services: ServicesDep
 ) -> UserOut:
     """Change a user's global role or active state."""
     return await services.users.patch(username, data)

@@ -6,7 +6,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+from wegent.resources.meta import NAMESPACE_PATTERN
+
+DNS_LABEL = NAMESPACE_PATTERN  # a DNS label; "abc\n" does not pass
 RESERVED_NAMES = frozenset({"default", "public", "system"})
 
 Username = Annotated[str, msgspec.Meta(min_length=2, max_length=63, pattern=DNS_LABEL)]

@@ -8,6 +8,7 @@ query parameter (default ``default``). Namespace access is decided before any lo
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from litestar.connection import ASGIConnection
@@ -15,13 +16,15 @@ from litestar.handlers import BaseRouteHandler
 
 from wegent.auth.access import DEFAULT, Access, Principal, Verb
 from wegent.auth.tokens import InvalidToken, TokenIssuer
-from wegent.errors import Forbidden, Unauthorized
+from wegent.errors import BadRequest, Forbidden, Unauthorized
+from wegent.resources.meta import NAMESPACE_PATTERN
 
 Policy = Literal["public", "authenticated", "admin", "read", "write", "admin-namespace"]
 POLICIES: frozenset[str] = frozenset(
     {"public", "authenticated", "admin", "read", "write", "admin-namespace"}
 )
 NAMESPACE_KEY = "wegent.namespace"
+_NAMESPACE = re.compile(NAMESPACE_PATTERN)
 _VERBS: dict[str, Verb] = {"read": "read", "write": "write", "admin-namespace": "admin"}
 
 
@@ -52,6 +55,8 @@ class PolicyGuard:
     async def __call__(
         self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
     ) -> None:
+        if connection.scope.get("method") == "OPTIONS":
+            return  # the framework's own answer: which methods a path allows, nothing more
         name = handler.opt.get("policy")
         if name not in POLICIES:
             raise Forbidden("this route has no access policy")
@@ -73,6 +78,8 @@ class PolicyGuard:
             or connection.query_params.get("namespace")
             or DEFAULT
         )
+        if len(requested) > 63 or not _NAMESPACE.match(requested):
+            raise BadRequest(f"invalid namespace name {requested[:70]!r}: must be a DNS label")
         resolved = await self._access.require(principal, requested, verb)
         connection.scope.setdefault("state", {})[NAMESPACE_KEY] = resolved
 

@@ -1,0 +1,212 @@
+"""Limits against resource exhaustion (OWASP API4) and closed-by-default CORS."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import msgspec
+from asgi_lifespan import LifespanManager
+
+from tests.conftest import make_settings
+from tests.helpers import Account, register, status_body
+from tests.resources.api import Api, ghost, manifest
+from wegent.api.limits import in_flight_limit
+from wegent.app import create_app
+from wegent.auth.passwords import MAX_CONCURRENT_HASHES, Passwords
+from wegent.settings import Settings
+
+MakeDatabase = Callable[[], Awaitable[str]]
+
+
+async def started(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://limits.test"
+        ) as http,
+    ):
+        yield http
+
+
+async def test_in_flight_limit_refuses_fast_and_spares_the_probes() -> None:
+    release = asyncio.Event()
+    arrived = asyncio.Event()
+    entered = 0
+
+    async def slow_app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal entered
+        entered += 1
+        arrived.set()
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    limiter_class = in_flight_limit(2)
+    assert limiter_class is not None and in_flight_limit(0) is None
+    limiter = limiter_class(slow_app)
+    transport = httpx.ASGITransport(app=limiter)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://x") as http:
+        held = [asyncio.create_task(http.get("/api/v1/kinds/ghosts")) for _ in range(2)]
+        while entered < 2:
+            await arrived.wait()
+            arrived.clear()
+        refused = await asyncio.wait_for(http.get("/api/v1/kinds/ghosts"), timeout=2)
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json() == status_body(
+            503, "ServiceUnavailable", "the server is busy; retry later"
+        )
+        probe = asyncio.create_task(http.get("/healthz"))
+        while entered < 3:
+            await arrived.wait()
+            arrived.clear()
+        release.set()
+        assert [r.status_code for r in await asyncio.gather(*held, probe)] == [200, 200, 200]
+    assert limiter.in_flight == 0
+
+
+async def test_statement_timeout_is_a_503(make_database: MakeDatabase, tmp_path: Path) -> None:
+    url = await make_database()
+    async for http in started(make_settings(url, tmp_path, statement_timeout_ms=200)):
+        account = await register(http)
+        api = Api(http, account, account.username, "B")
+        await api.must_create("ghosts", ghost("locked"))
+        holder = await asyncpg.connect(url)
+        try:
+            async with holder.transaction():
+                await holder.execute(
+                    "SELECT 1 FROM kinds WHERE namespace = $1 AND name = 'locked' FOR UPDATE",
+                    account.username,
+                )
+                response = await asyncio.wait_for(
+                    api.replace("ghosts", "locked", ghost("locked", prompt="x")), 10
+                )
+        finally:
+            await holder.close()
+        assert response.status_code == 503
+        assert response.json() == status_body(
+            503, "ServiceUnavailable", "the request took too long; retry later"
+        )
+
+
+async def test_cors_is_closed_unless_configured(
+    client: httpx.AsyncClient, make_database: MakeDatabase, tmp_path: Path
+) -> None:
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+    closed = await client.options("/api/v1/kinds/ghosts", headers=preflight)
+    assert "access-control-allow-origin" not in closed.headers
+    plain = await client.get("/healthz", headers={"Origin": "https://app.example"})
+    assert "access-control-allow-origin" not in plain.headers
+    settings = make_settings(await make_database(), tmp_path, cors_origins=("https://app.example",))
+    async for http in started(settings):
+        allowed = await http.options("/api/v1/kinds/ghosts", headers=preflight)
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        other = await http.options(
+            "/api/v1/kinds/ghosts", headers={**preflight, "Origin": "https://evil.example"}
+        )
+        assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+async def test_options_needs_no_token(client: httpx.AsyncClient) -> None:
+    response = await client.options("/api/v1/kinds/ghosts")
+    assert response.status_code == 204
+    assert "GET" in response.headers["allow"]
+
+
+async def test_password_hashing_is_bounded() -> None:
+    passwords = Passwords("test")
+    running = peak = 0
+    real = passwords._hasher
+
+    class Counting:
+        def hash(self, password: str) -> str:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            try:
+                time.sleep(0.02)
+                return real.hash(password)
+            finally:
+                running -= 1
+
+    passwords._hasher = Counting()  # type: ignore[assignment]
+    await asyncio.gather(*(passwords.hash(f"password-{i}") for i in range(12)))
+    assert peak == MAX_CONCURRENT_HASHES
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": True}
+    for _ in range(depth):
+        value = {"next": value}
+    return value
+
+
+async def test_nesting_and_collections_are_bounded(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    api = Api(client, alice, alice.username, "B")
+    deep = await api.create("ghosts", ghost("deep", mcpServers=nested(40)))
+    assert deep.status_code == 422
+    assert [c["field"] for c in deep.json()["details"]["causes"]] == ["spec.mcpServers"]
+    labels = {f"k{i}": "v" for i in range(65)}
+    too_many = await api.create("ghosts", ghost("labels", labels=labels))
+    assert too_many.status_code == 422
+    members = [{"botRef": {"name": f"b{i}"}} for i in range(65)]
+    team = await api.create(
+        "teams", manifest("Team", "big", {"members": members, "collaborationModel": "solo"})
+    )
+    assert team.status_code == 422
+    assert [c["field"] for c in team.json()["details"]["causes"]] == ["spec.members"]
+    huge = "x" * (300 * 1024)
+    prompt = await api.create("ghosts", ghost("huge", prompt=huge))
+    assert prompt.status_code == 422
+    bomb = b'{"a":' * 5000 + b"1" + b"}" * 5000
+    response = await api.request(
+        "POST", "ghosts", content=bomb, headers={"content-type": "application/json"}
+    )
+    assert response.status_code in (400, 422)
+    assert "Traceback" not in response.text
+
+
+async def test_no_answer_leaks_internals(client: httpx.AsyncClient, alice: Account) -> None:
+    api = Api(client, alice, alice.username, "A")
+    weird = [
+        await api.create("ghosts", {"metadata": {"name": "x" * 64}, "spec": {"systemPrompt": 1}}),
+        await api.get("ghosts", "%00"),
+        await api.list("ghosts", params={"labelSelector": "'; DROP TABLE kinds; --"}),
+        await api.create(
+            "bots",
+            manifest(
+                "Bot", str(uuid.uuid4()), {"ghostRef": {"name": "a'b"}, "shellRef": {"name": "c"}}
+            ),
+        ),
+        await api.create("ghosts", ghost("nul", prompt="a\u0000b")),
+        await api.list("tasks", params={"team": "a\u0000"}),
+        await api.client.get("/api/v1/namespaces/a%00b/ghosts", headers=alice.headers),
+        await api.client.get("/api/v1/users/me%00", headers=alice.headers),
+        await api.client.put(
+            "/api/v1/namespaces/default/members/x%00", json={"role": "view"}, headers=alice.headers
+        ),
+    ]
+    for response in weird:
+        assert 400 <= response.status_code < 500, response.text
+        text = response.text.lower()
+        for leak in (
+            "traceback",
+            "select ",
+            "insert ",
+            "kinds_live_name",
+            "asyncpg",
+            "psycopg",
+            "constraint",
+        ):
+            assert leak not in text, (leak, response.text)
+        assert msgspec.json.decode(response.content)["kind"] == "Status"
