@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=ROUTES,
-        guards=[services.guard],
+        before_request=services.guard.before_request,
         dependencies={"services": Provide(lambda: services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[m for m in (in_flight_limit(settings.max_in_flight), warning_headers) if m],

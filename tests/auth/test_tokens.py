@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import TEST_SECRET
 from tests.helpers import Account, status_body
+from wegent.auth.tokens import Claims, InvalidToken, TokenIssuer
 
 UNAUTHORIZED = status_body(401, "Unauthorized", "authentication required")
 
@@ -142,3 +143,25 @@ async def test_role_claim_grants_nothing(client: httpx.AsyncClient, alice: Accou
     token = signed({**claims_of(alice), "role": "admin"})
     response = await client.get("/api/v1/users", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 403
+
+
+def test_a_remembered_token_still_expires() -> None:
+    issuer = TokenIssuer(TEST_SECRET, 60)
+    now = int(time.time())
+    token = signed({"sub": "1", "username": "u", "role": "user", "iat": now - 120, "exp": now - 60})
+    with pytest.raises(InvalidToken):
+        issuer.decode(token)
+    # Even if it had been verified while valid, it is refused once past its expiry.
+    issuer._verified[token] = (now - 60.0, Claims(user_id=1, username="u"))
+    with pytest.raises(InvalidToken):
+        issuer.decode(token)
+    assert token not in issuer._verified
+
+
+def test_verified_tokens_are_remembered_within_bounds() -> None:
+    issuer = TokenIssuer(TEST_SECRET, 60, cache_size=2)
+    tokens = [issuer.issue(i, f"user{i}", "user") for i in range(1, 4)]
+    for token in tokens:
+        assert issuer.decode(token).user_id == tokens.index(token) + 1
+    assert len(issuer._verified) <= 2
+    assert issuer.decode(tokens[0]) == Claims(user_id=1, username="user1")

@@ -24,11 +24,18 @@ class Claims(msgspec.Struct, frozen=True):
 
 
 class TokenIssuer:
-    """Issues and decodes tokens with one key and one pinned algorithm."""
+    """Issues and decodes tokens with one key and one pinned algorithm.
 
-    def __init__(self, secret: str, lifetime_minutes: int) -> None:
+    A token whose signature was verified is remembered until it expires, so a client sending the
+    same token on every request pays the HMAC and claim checks once (what the server authorizes
+    on, the user's record, is still read through its own short cache).
+    """
+
+    def __init__(self, secret: str, lifetime_minutes: int, cache_size: int = 10_000) -> None:
         self._secret = secret
         self.lifetime_s = lifetime_minutes * 60
+        self._verified: dict[str, tuple[float, Claims]] = {}
+        self._cache_size = cache_size
 
     def issue(self, user_id: int, username: str, role: str) -> str:
         now = int(time.time())
@@ -43,6 +50,18 @@ class TokenIssuer:
 
     def decode(self, token: str) -> Claims:
         """Validate signature, algorithm, required claims, expiry and issue time."""
+        known = self._verified.get(token)
+        if known is not None:
+            if known[0] + LEEWAY_S >= time.time():
+                return known[1]
+            del self._verified[token]
+        claims, expires = self._verify(token)
+        if len(self._verified) >= self._cache_size:
+            self._verified.clear()
+        self._verified[token] = (expires, claims)
+        return claims
+
+    def _verify(self, token: str) -> tuple[Claims, float]:
         try:
             payload = jwt.decode(
                 token,
@@ -56,6 +75,6 @@ class TokenIssuer:
                 raise InvalidToken
             if not isinstance(sub, str) or not sub.isdigit() or not isinstance(username, str):
                 raise InvalidToken
-            return Claims(user_id=int(sub), username=username)
+            return Claims(user_id=int(sub), username=username), float(payload["exp"])
         except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
             raise InvalidToken from exc
