@@ -41,8 +41,8 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=True):
     details: StatusDetails | None = None
 
 
-def status_response(error: ApiError) -> Response[bytes]:
-    """Encode ``error`` as a Status answer with its headers."""
+def status_body(error: ApiError) -> bytes:
+    """The Status body of ``error``, encoded."""
     details = None
     if error.kind or error.name or error.causes:
         details = StatusDetails(name=error.name, kind=error.kind, causes=error.causes)
@@ -56,8 +56,13 @@ def status_response(error: ApiError) -> Response[bytes]:
         detail=error.message,
         details=details,
     )
+    return msgspec.json.encode(body)
+
+
+def status_response(error: ApiError) -> Response[bytes]:
+    """Encode ``error`` as a Status answer with its headers."""
     return Response(
-        content=msgspec.json.encode(body),
+        content=status_body(error),
         status_code=error.code,
         media_type="application/json",
         headers=error.headers,
@@ -95,26 +100,27 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     return status_response(error)
 
 
-def database_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    """A connection problem with the database is a 503, never a 500."""
-    log.warning("database unavailable: %s", type(exc).__name__)
-    return status_response(ServiceUnavailable("the database is unavailable; retry later"))
+def error_for(exc: Exception) -> ApiError:
+    """What an unexpected exception means for the client: the database being unreachable or too
+    slow is a 503, a value it cannot store a 422, anything else a logged 500."""
+    if isinstance(exc, ApiError):
+        return exc
+    if is_connection_error(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return ServiceUnavailable("the database is unavailable; retry later")
+    if isinstance(exc, asyncpg.DataError):  # e.g. a NUL character, which PostgreSQL refuses
+        log.warning("value refused by the database: %s", type(exc).__name__)
+        return Invalid("the request holds a value that cannot be stored (such as a NUL character)")
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        log.warning("statement timeout: %s", type(exc).__name__)
+        return ServiceUnavailable("the request took too long; retry later")
+    log.error("unhandled error", exc_info=exc)
+    return ApiError("an internal error occurred")
 
 
 def internal_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """Anything unexpected: logged with its trace here, answered without it."""
-    if is_connection_error(exc):
-        return database_error_handler(_, exc)
-    if isinstance(exc, asyncpg.DataError):  # e.g. a NUL character, which PostgreSQL refuses
-        log.warning("value refused by the database: %s", type(exc).__name__)
-        return status_response(
-            Invalid("the request holds a value that cannot be stored (such as a NUL character)")
-        )
-    if isinstance(exc, asyncpg.QueryCanceledError):
-        log.warning("statement timeout: %s", type(exc).__name__)
-        return status_response(ServiceUnavailable("the request took too long; retry later"))
-    log.error("unhandled error", exc_info=exc)
-    return status_response(ApiError("an internal error occurred"))
+    return status_response(error_for(exc))
 
 
 def is_connection_error(exc: BaseException) -> bool:

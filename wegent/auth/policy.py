@@ -9,6 +9,7 @@ query parameter (default ``default``). Namespace access is decided before any lo
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from litestar import Request
@@ -63,36 +64,45 @@ class PolicyGuard:
     ) -> None:
         if connection.scope.get("method") == "OPTIONS":
             return  # the framework's own answer: which methods a path allows, nothing more
-        name = handler.opt.get("policy")
+        query = connection.query_params
+        principal, namespace = await self.check(
+            handler.opt,
+            connection.headers.get("authorization"),
+            connection.path_params.get("namespace") or query.get("namespace"),
+            _truthy(query.get("allNamespaces")),
+        )
+        if principal is not None:
+            connection.scope["user"] = principal
+        if namespace is not None:
+            connection.scope.setdefault("state", {})[NAMESPACE_KEY] = namespace
+
+    async def check(
+        self,
+        opt: Mapping[str, Any],
+        authorization: str | None,
+        namespace: str | None,
+        all_namespaces: bool,
+    ) -> tuple[Principal | None, str | None]:
+        """The caller and the namespace it may act in under the route's policy (``opt``)."""
+        name = opt.get("policy")
         if name not in POLICIES:
             raise Forbidden("this route has no access policy")
         if name == "public":
-            return
-        principal = await self.authenticate(connection)
-        connection.scope["user"] = principal
+            return None, None
+        principal = await self.authenticate(authorization)
         if name == "admin" and not principal.is_admin:
             raise Forbidden(f'user "{principal.username}" is not an admin')
         verb = _VERBS.get(name)
-        if verb is None:
-            return
-        if handler.opt.get("all_namespaces") and _truthy(
-            connection.query_params.get("allNamespaces")
-        ):
-            return  # the list itself is limited to what the caller can read
-        requested: str = (
-            connection.path_params.get("namespace")
-            or connection.query_params.get("namespace")
-            or DEFAULT
-        )
+        if verb is None or (all_namespaces and opt.get("all_namespaces")):
+            return principal, None  # an all-namespaces list is limited to what the caller reads
+        requested = namespace or DEFAULT
         if len(requested) > 63 or not _NAMESPACE.match(requested):
             raise BadRequest(f"invalid namespace name {requested[:70]!r}: must be a DNS label")
-        resolved = await self._access.require(principal, requested, verb)
-        connection.scope.setdefault("state", {})[NAMESPACE_KEY] = resolved
+        return principal, await self._access.require(principal, requested, verb)
 
-    async def authenticate(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    async def authenticate(self, authorization: str | None) -> Principal:
         """Bearer token → the user's current record; every failure is the same 401."""
-        header = connection.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
+        scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized()
         try:
