@@ -93,6 +93,10 @@ class TooManyRequests(ApiError):
 class ServiceUnavailable(ApiError):
     code, reason = 503, "ServiceUnavailable"
 
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        super().__init__(message, headers=headers)
+
 
 ERRORS_BY_CODE: dict[int, type[ApiError]] = {
     cls.code: cls

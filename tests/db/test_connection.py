@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -67,7 +69,17 @@ def embedded_pid(data_dir: Path) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-async def test_embedded_server_starts_is_reused_and_stops(tmp_path: Path) -> None:
+@pytest.fixture
+def pg_dir() -> Iterator[Path]:
+    """A data dir outside pytest's temp folder, which another pytest session may make private
+    (the embedded server runs as its own system user and must keep reading it)."""
+    folder = Path(tempfile.mkdtemp(prefix="wegent-pg-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_embedded_server_starts_is_reused_and_stops(pg_dir: Path) -> None:
+    tmp_path = pg_dir
     data_dir = tmp_path / "embedded"
     server = await asyncio.to_thread(start_embedded, data_dir)
     pid = server.get_pid()
@@ -81,7 +93,8 @@ async def test_embedded_server_starts_is_reused_and_stops(tmp_path: Path) -> Non
     assert not (data_dir / "pgdata" / "postmaster.pid").exists()
 
 
-async def test_service_data_survives_restart_and_pool_survives_db_restart(tmp_path: Path) -> None:
+async def test_service_data_survives_restart_and_pool_survives_db_restart(pg_dir: Path) -> None:
+    tmp_path = pg_dir
     """Embedded default end to end: write, restart the database under the pool, restart the app."""
     settings = make_settings(None, tmp_path)
     app = create_app(settings)
@@ -111,7 +124,8 @@ async def test_service_data_survives_restart_and_pool_survives_db_restart(tmp_pa
     assert [r["name"] for r in names] == ["kept", "public"]
 
 
-async def test_readyz_is_503_when_the_database_is_gone(tmp_path: Path) -> None:
+async def test_readyz_is_503_when_the_database_is_gone(pg_dir: Path) -> None:
+    tmp_path = pg_dir
     settings = make_settings(None, tmp_path)
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=60):
@@ -147,4 +161,48 @@ async def test_a_connection_left_in_a_transaction_comes_back_clean(
             assert not conn.is_in_transaction()
             assert await conn.fetchval("SELECT to_regclass('pg_temp.leftover')") is None
     finally:
+        await db.close()
+
+
+async def test_reads_survive_a_killed_pooled_connection(
+    make_database: MakeDatabase, tmp_path: Path
+) -> None:
+    url = await make_database()
+    db = Database(make_settings(url, tmp_path, pool_min_size=1, pool_max_size=1))
+    await db.connect()
+    killer = await asyncpg.connect(url)
+    try:
+        assert await db.read("SELECT 1 AS one") != []
+        for _ in range(5):
+            await killer.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'wegent' AND pid <> pg_backend_pid()"
+            )
+            rows = await db.read("SELECT $1::int AS n", 7)
+            assert [r["n"] for r in rows] == [7]
+    finally:
+        await killer.close()
+        await db.close()
+
+
+async def test_a_read_fails_when_the_retry_fails_too(
+    make_database: MakeDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(make_settings(await make_database(), tmp_path, pool_min_size=1, pool_max_size=1))
+    await db.connect()
+    calls = 0
+
+    async def dead(*args: object) -> list[object]:
+        nonlocal calls
+        calls += 1
+        raise asyncpg.InternalClientError("cannot switch to state 12")
+
+    try:
+        async with db.pool.acquire() as conn:
+            monkeypatch.setattr(type(conn), "fetch", dead)
+        with pytest.raises(asyncpg.InternalClientError):
+            await db.read("SELECT 1")
+        assert calls == 2
+    finally:
+        monkeypatch.undo()
         await db.close()

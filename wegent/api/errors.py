@@ -8,6 +8,7 @@ whose answer carries no trace, SQL or constraint name.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import asyncpg
@@ -18,6 +19,29 @@ from litestar.exceptions import HTTPException
 from wegent.errors import ERRORS_BY_CODE, ApiError, Cause, Invalid, ServiceUnavailable
 
 log = logging.getLogger("wegent.errors")
+
+
+class _RateLimitedLog:
+    """At most one line a second: an outage fails every request, the log should say so once."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 1.0) -> None:
+        self._logger = logger
+        self._interval = interval_s
+        self._last = 0.0
+        self._skipped = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last < self._interval:
+            self._skipped += 1
+            return
+        if self._skipped:
+            message = f"{message} (and {self._skipped} more since the last line)"
+        self._last, self._skipped = now, 0
+        self._logger.warning(message, *args)
+
+
+_outage_log = _RateLimitedLog(log)
 
 
 class StatusDetails(msgspec.Struct, omit_defaults=True):
@@ -106,14 +130,14 @@ def error_for(exc: Exception) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     if is_connection_error(exc):
-        log.warning("database unavailable: %s", type(exc).__name__)
-        return ServiceUnavailable("the database is unavailable; retry later")
+        _outage_log.warning("database unavailable: %s", type(exc).__name__)
+        return ServiceUnavailable("the database is unavailable; retry later", retry_after=1)
     if isinstance(exc, asyncpg.DataError):  # e.g. a NUL character, which PostgreSQL refuses
         log.warning("value refused by the database: %s", type(exc).__name__)
         return Invalid("the request holds a value that cannot be stored (such as a NUL character)")
     if isinstance(exc, asyncpg.QueryCanceledError):
-        log.warning("statement timeout: %s", type(exc).__name__)
-        return ServiceUnavailable("the request took too long; retry later")
+        _outage_log.warning("statement timeout: %s", type(exc).__name__)
+        return ServiceUnavailable("the request took too long; retry later", retry_after=1)
     log.error("unhandled error", exc_info=exc)
     return ApiError("an internal error occurred")
 
@@ -124,12 +148,18 @@ def internal_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Respons
 
 
 def is_connection_error(exc: BaseException) -> bool:
-    """True for failures that mean the database cannot be reached right now."""
+    """True for failures that mean the database cannot be reached right now.
+
+    ``InternalClientError`` belongs here: a pooled connection that PostgreSQL has just killed
+    (shutdown, ``pg_terminate_backend``) can be handed out between the server's FATAL message
+    and the socket closing, and asyncpg then fails the next operation with it.
+    """
     return isinstance(
         exc,
         OSError
         | TimeoutError
         | asyncpg.InterfaceError
+        | asyncpg.InternalClientError
         | asyncpg.PostgresConnectionError
         | asyncpg.CannotConnectNowError
         | asyncpg.AdminShutdownError,

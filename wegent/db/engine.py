@@ -16,6 +16,12 @@ from wegent.db.tables import TABLES
 from wegent.settings import Settings
 
 EMBEDDED_DATABASE = "wegent"
+# What a pooled connection that the server has just terminated fails with.
+DEAD_CONNECTION = (
+    asyncpg.InternalClientError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+)
 
 _current_engine: PostgresEngine | None = None
 
@@ -99,6 +105,20 @@ class Database:
         if self._server is not None:
             stop_embedded(self._server)
             self._server = None
+
+    async def read(self, sql: str, *params: Any) -> list[asyncpg.Record]:
+        """One read-only statement, retried once on a fresh connection if the one it got had
+        just been killed by the server (restart, ``pg_terminate_backend``): the caller gets its
+        rows, or a connection error when the database really is gone."""
+        for attempt in (1, 2):
+            try:
+                async with self.pool.acquire() as conn:
+                    rows: list[asyncpg.Record] = await conn.fetch(sql, *params)
+                    return rows
+            except DEAD_CONNECTION:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query within the connect timeout."""

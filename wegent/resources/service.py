@@ -113,11 +113,10 @@ class CRDService(Generic[SpecT]):
 
     async def get(self, caller: Caller, name: str, *, reveal: bool = False) -> bytes:
         await self._check_reveal(caller, reveal)
-        async with self._db.pool.acquire() as conn:
-            row = await conn.fetchrow(self.sql.get, self.kind, caller.namespace, name)
-        if row is None:
+        rows = await self._db.read(self.sql.get, self.kind, caller.namespace, name)
+        if not rows:
             raise self._not_found(name, caller.namespace)
-        return encode(self._present(caller, row, reveal))
+        return encode(self._present(caller, rows[0], reveal))
 
     async def list_objects(
         self, caller: Caller, query: ListQuery, *, reveal: bool = False
@@ -147,8 +146,7 @@ class CRDService(Generic[SpecT]):
             filters=self.list_filters(query),
             limit=query.limit + 1,
         )
-        async with self._db.pool.acquire() as conn:
-            rows = await conn.fetch(sql, *params)
+        rows = await self._db.read(sql, *params)
         token = None
         if len(rows) > query.limit:
             rows = rows[: query.limit]

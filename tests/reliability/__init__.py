@@ -1,0 +1,1 @@
+"""Fault tests: a real PostgreSQL and a real ``wegent serve`` process, controlled separately."""
