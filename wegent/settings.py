@@ -36,6 +36,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_max_size: int = 10
     statement_timeout_ms: int = 10_000
     db_connect_timeout_s: float = 5.0
+    pool_acquire_timeout_s: float = 10.0
     token_lifetime_minutes: int = 60
     allow_registration: bool = True
     admin_username: str | None = None

@@ -66,7 +66,7 @@ async def test_forwards_twice_is_a_no_op(fresh_db: Database) -> None:
     assert "No migrations need to be run" in report
     async with fresh_db.pool.acquire() as conn:
         ran = await conn.fetch("SELECT name FROM migration WHERE app_name = 'wegent' ORDER BY name")
-    assert len(ran) == 6
+    assert len(ran) == 7
 
 
 async def test_concurrent_workers_migrate_once(make_database: MakeDatabase, tmp_path: Path) -> None:

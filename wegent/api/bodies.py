@@ -86,12 +86,15 @@ class StrictBody(AbstractDTO[T], Generic[T]):
         return decoded.value
 
 
+_NO_BODY = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
 def warning_headers(app: ASGIApp) -> ASGIApp:
     """ASGI middleware: one ``Warning: 299 - "..."`` header per dropped unknown field."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
+        if scope["type"] != ScopeType.HTTP or scope["method"] in _NO_BODY:
+            await app(scope, receive, send)  # no body, so no unknown fields to warn about
             return
 
         async def send_with_warnings(message: Message) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import asyncpg
 import msgspec
 
 from wegent.auth.cache import TTLCache
@@ -25,6 +26,10 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "admin": frozenset({"read", "write", "admin"}),
 }
 _NO_ROLE = ""
+_ROLE = (
+    "SELECT m.role FROM namespace_members m JOIN namespaces n ON n.id = m.namespace "
+    "WHERE n.name = $1 AND m.member = $2"
+)
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -51,7 +56,7 @@ class Access:
         """The caller behind a valid token; unknown or disabled users are the same 401."""
         cached = self._users.get(claims.user_id)
         if cached is None:
-            async with self._db.pool.acquire() as conn:
+            async with self._db.acquire() as conn:
                 row = await conn.fetchrow(
                     "SELECT id, username, role FROM users WHERE id = $1 AND is_active",
                     claims.user_id,
@@ -67,8 +72,14 @@ class Access:
         """``default`` is the caller's personal namespace, named after the user (§3)."""
         return principal.username if namespace == DEFAULT else namespace
 
-    async def role(self, principal: Principal, namespace: str) -> str | None:
-        """The caller's role in ``namespace`` (already resolved), or None."""
+    async def role(
+        self, principal: Principal, namespace: str, conn: asyncpg.Connection | None = None
+    ) -> str | None:
+        """The caller's role in ``namespace`` (already resolved), or None.
+
+        A caller already holding a connection passes it: taking a second one from the pool
+        while holding the first can exhaust the pool under load and wait forever.
+        """
         if principal.is_admin:
             return "admin"
         if namespace == PUBLIC:
@@ -76,20 +87,23 @@ class Access:
         key = (principal.id, namespace)
         role = self._roles.get(key)
         if role is None:
-            async with self._db.pool.acquire() as conn:
-                role = await conn.fetchval(
-                    "SELECT m.role FROM namespace_members m "
-                    "JOIN namespaces n ON n.id = m.namespace "
-                    "WHERE n.name = $1 AND m.member = $2",
-                    namespace,
-                    principal.id,
-                )
+            if conn is None:
+                async with self._db.acquire() as own:
+                    role = await own.fetchval(_ROLE, namespace, principal.id)
+            else:
+                role = await conn.fetchval(_ROLE, namespace, principal.id)
             role = role or _NO_ROLE
             self._roles.put(key, role)
         return role or None
 
-    async def allows(self, principal: Principal, namespace: str, verb: Verb) -> bool:
-        role = await self.role(principal, namespace)
+    async def allows(
+        self,
+        principal: Principal,
+        namespace: str,
+        verb: Verb,
+        conn: asyncpg.Connection | None = None,
+    ) -> bool:
+        role = await self.role(principal, namespace, conn)
         return role is not None and verb in _ALLOWED[role]
 
     async def require(self, principal: Principal, namespace: str, verb: Verb) -> str:
@@ -107,7 +121,7 @@ class Access:
         """Every namespace the caller can read, or None for a global admin (all of them)."""
         if principal.is_admin:
             return None
-        async with self._db.pool.acquire() as conn:
+        async with self._db.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT n.name FROM namespace_members m JOIN namespaces n ON n.id = m.namespace "
                 "WHERE m.member = $1",

@@ -37,7 +37,7 @@ class Namespaces:
 
     async def list(self, principal: Principal) -> NamespaceList:
         """The namespaces the caller can access, with its role in each."""
-        async with self._db.pool.acquire() as conn:
+        async with self._db.acquire() as conn:
             rows = await conn.fetch(
                 f"{_NAMESPACE} LEFT JOIN namespace_members m "
                 "ON m.namespace = n.id AND m.member = $1 "
@@ -58,7 +58,7 @@ class Namespaces:
             )
         try:
             # Every user owns a namespace of its name, so this unique name covers users too.
-            async with self._db.pool.acquire() as conn:
+            async with self._db.acquire() as conn:
                 row = await conn.fetchrow(
                     "WITH n AS (INSERT INTO namespaces (name, owner, personal, created_at) "
                     "VALUES ($1, $2, false, now()) RETURNING id, name, personal, created_at), "
@@ -78,7 +78,7 @@ class Namespaces:
         return self._out(row, "admin")
 
     async def get(self, principal: Principal, name: str) -> NamespaceOut:
-        async with self._db.pool.acquire() as conn:
+        async with self._db.acquire() as conn:
             row = await conn.fetchrow(
                 f"{_NAMESPACE} LEFT JOIN namespace_members m "
                 "ON m.namespace = n.id AND m.member = $2 WHERE n.name = $1",
@@ -93,7 +93,7 @@ class Namespaces:
         """Only an empty shared namespace; its trash goes with it."""
         if name == PUBLIC:
             raise Forbidden('namespace "public" cannot be deleted', kind="Namespace", name=name)
-        async with self._db.pool.acquire() as conn, conn.transaction():
+        async with self._db.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT id, personal FROM namespaces WHERE name = $1 FOR UPDATE", name
             )
@@ -122,7 +122,7 @@ class Namespaces:
         self._access.forget_roles()
 
     async def members(self, name: str) -> MemberList:
-        async with self._db.pool.acquire() as conn:
+        async with self._db.acquire() as conn:
             ns_id = await conn.fetchval("SELECT id FROM namespaces WHERE name = $1", name)
             if ns_id is None:
                 raise _not_found(name)
@@ -134,7 +134,7 @@ class Namespaces:
         return MemberList(items=[MemberOut(name, r["username"], r["role"]) for r in rows])
 
     async def put_member(self, name: str, username: str, role: str) -> MemberOut:
-        async with self._db.pool.acquire() as conn, conn.transaction():
+        async with self._db.acquire() as conn, conn.transaction():
             ns, user_id = await self._namespace_and_user(conn, name, username)
             self._protect_owner(ns, user_id, username)
             await conn.execute(
@@ -149,7 +149,7 @@ class Namespaces:
         return MemberOut(name, username, role)
 
     async def delete_member(self, name: str, username: str) -> None:
-        async with self._db.pool.acquire() as conn, conn.transaction():
+        async with self._db.acquire() as conn, conn.transaction():
             ns, user_id = await self._namespace_and_user(conn, name, username)
             self._protect_owner(ns, user_id, username)
             status = await conn.execute(

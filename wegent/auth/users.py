@@ -116,7 +116,7 @@ class Users:
             )
         password_hash = await self._passwords.hash(password)
         try:
-            async with self._db.pool.acquire() as conn:
+            async with self._db.acquire() as conn:
                 row = await conn.fetchrow(_REGISTER, username, email, password_hash, role)
         except asyncpg.UniqueViolationError:
             raise AlreadyExists(
@@ -128,7 +128,7 @@ class Users:
     async def login(self, body: LoginRequest) -> TokenResponse:
         """Same 401 for unknown, wrong and disabled; 429 after too many failures."""
         username = body.username or body.user_name or ""
-        async with self._db.pool.acquire() as conn:
+        async with self._db.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT id, username, role, is_active, password_hash, failed_logins, "
                 "EXTRACT(EPOCH FROM failed_window_start + make_interval(secs => $2) - now()) "
@@ -157,7 +157,7 @@ class Users:
             )
 
     async def _record_failure(self, user_id: int) -> None:
-        async with self._db.pool.acquire() as conn:
+        async with self._db.acquire() as conn:
             await conn.execute(_RECORD_FAILURE, user_id)
 
     async def _after_success(self, row: asyncpg.Record, password: str) -> None:
@@ -166,7 +166,7 @@ class Users:
         if self._passwords.needs_rehash(row["password_hash"]):
             new_hash = await self._passwords.hash(password)
         if row["failed_logins"] or new_hash:
-            async with self._db.pool.acquire() as conn:
+            async with self._db.acquire() as conn:
                 await conn.execute(
                     "UPDATE users SET failed_logins = 0, failed_window_start = NULL, "
                     "password_hash = COALESCE($2, password_hash) WHERE id = $1",
@@ -175,7 +175,7 @@ class Users:
                 )
 
     async def me(self, principal: Principal) -> Me:
-        async with self._db.pool.acquire() as conn:
+        async with self._db.acquire() as conn:
             user = await conn.fetchrow(
                 f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", principal.id
             )
@@ -199,13 +199,13 @@ class Users:
         return Me(out.id, out.username, out.email, out.role, out.isActive, namespaces)
 
     async def list(self) -> UserList:
-        async with self._db.pool.acquire() as conn:
+        async with self._db.acquire() as conn:
             rows = await conn.fetch(f"SELECT {_USER_COLUMNS} FROM users ORDER BY username")
         return UserList(items=[user_out(r) for r in rows])
 
     async def patch(self, username: str, patch: UserPatch) -> UserOut:
         """Change a user's role or active state; the last active admin cannot be removed."""
-        async with self._db.pool.acquire() as conn, conn.transaction():
+        async with self._db.acquire() as conn, conn.transaction():
             # Serialise admin edits so two concurrent demotions cannot both pass the check.
             await conn.execute("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
             row = await conn.fetchrow(
@@ -248,7 +248,7 @@ class Users:
             if not reset:
                 return "exists"
         password_hash = await self._passwords.hash(password)
-        async with self._db.pool.acquire() as conn:
+        async with self._db.acquire() as conn:
             status = await conn.execute(
                 "UPDATE users SET role = 'admin', is_active = true, password_hash = $2, "
                 "updated_at = now() WHERE username = $1",

@@ -106,13 +106,18 @@ class Database:
             stop_embedded(self._server)
             self._server = None
 
+    def acquire(self) -> Any:
+        """A pooled connection, waiting at most ``pool_acquire_timeout_s`` (then TimeoutError,
+        answered 503): an exhausted pool refuses instead of queueing forever."""
+        return self.pool.acquire(timeout=self.settings.pool_acquire_timeout_s)
+
     async def read(self, sql: str, *params: Any) -> list[asyncpg.Record]:
         """One read-only statement, retried once on a fresh connection if the one it got had
         just been killed by the server (restart, ``pg_terminate_backend``): the caller gets its
         rows, or a connection error when the database really is gone."""
         for attempt in (1, 2):
             try:
-                async with self.pool.acquire() as conn:
+                async with self.acquire() as conn:
                     rows: list[asyncpg.Record] = await conn.fetch(sql, *params)
                     return rows
             except DEAD_CONNECTION:

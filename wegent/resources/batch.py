@@ -110,7 +110,7 @@ class Batch:
             for index in order:
                 results[index] = await self._one(caller, manifests[index], step, None)
         else:
-            async with self._db.pool.acquire() as conn:
+            async with self._db.acquire() as conn:
                 try:
                     async with unit(conn, needed=True, dry_run=dry_run):
                         for index in order:

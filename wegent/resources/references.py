@@ -58,7 +58,7 @@ class References:
         """
         if not references:
             return [], []
-        candidates = [await self._candidates(principal, namespace, r) for r in references]
+        candidates = [await self._candidates(conn, principal, namespace, r) for r in references]
         wanted = {
             (r.kind, ns, r.ref.name)
             for r, nss in zip(references, candidates, strict=True)
@@ -89,7 +89,11 @@ class References:
         return sorted(set(keys)), causes
 
     async def _candidates(
-        self, principal: Principal, namespace: str, reference: Reference
+        self,
+        conn: asyncpg.Connection,
+        principal: Principal,
+        namespace: str,
+        reference: Reference,
     ) -> list[str]:
         """Where to look, in order, limited to namespaces the caller can read."""
         given = reference.ref.namespace
@@ -100,7 +104,9 @@ class References:
         else:
             order = [given]
         return [
-            ns for ns in dict.fromkeys(order) if await self._access.allows(principal, ns, "read")
+            ns
+            for ns in dict.fromkeys(order)
+            if await self._access.allows(principal, ns, "read", conn)
         ]
 
     @staticmethod

@@ -152,7 +152,8 @@ class CRDService(Generic[SpecT]):
             rows = rows[: query.limit]
             token = self._pager.encode(scope, rows[-1]["name"], rows[-1]["uid"])
         items = [self._present(caller, row, reveal) for row in rows]
-        return wire_list(self.kind, items, token)
+        version = max((row["resource_version"] for row in rows), default=0)
+        return wire_list(self.kind, items, token, version)
 
     async def _check_reveal(self, caller: Caller, reveal: bool) -> None:
         """Secrets are shown only to those who may edit the namespace (§8)."""
@@ -231,7 +232,7 @@ class CRDService(Generic[SpecT]):
         if conn is not None:
             yield conn
             return
-        async with self._db.pool.acquire() as acquired:
+        async with self._db.acquire() as acquired:
             yield acquired
 
     async def _insert(
@@ -354,12 +355,12 @@ class CRDService(Generic[SpecT]):
                 key = _json.encode([ref_key(self.kind, caller.namespace, name)]).decode()
                 referrers = await conn.fetch(self.sql.referrers, key)
                 if referrers:
-                    raise await self._referenced(caller, name, referrers)
+                    raise await self._referenced(conn, caller, name, referrers)
             await conn.execute(self.sql.soft_delete, target, caller.principal.username)
 
     async def restore(self, caller: Caller, name: str) -> bytes:
         """Bring back the most recently deleted object of this name, if its targets still live."""
-        async with self._db.pool.acquire() as conn, unit(conn, needed=True, dry_run=False):
+        async with self._db.acquire() as conn, unit(conn, needed=True, dry_run=False):
             trashed = await conn.fetchrow(
                 self.sql.latest_deleted, self.kind, caller.namespace, name
             )
@@ -462,11 +463,11 @@ class CRDService(Generic[SpecT]):
         return keys
 
     async def _referenced(
-        self, caller: Caller, name: str, referrers: list[asyncpg.Record]
+        self, conn: Any, caller: Caller, name: str, referrers: list[asyncpg.Record]
     ) -> Conflict:
         causes = []
         for row in referrers:
-            readable = await self._access.allows(caller.principal, row["namespace"], "read")
+            readable = await self._access.allows(caller.principal, row["namespace"], "read", conn)
             who = (
                 f'{row["kind"]} "{row["name"]}" in namespace "{row["namespace"]}"'
                 if readable

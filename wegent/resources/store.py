@@ -230,8 +230,7 @@ def encode(value: msgspec.Struct) -> bytes:
     return _encoder.encode(value)
 
 
-def wire_list(kind: str, items: list[WireObject], continue_: str | None) -> bytes:
+def wire_list(kind: str, items: list[WireObject], continue_: str | None, version: int = 0) -> bytes:
     """``{Kind}List``; its resourceVersion is the highest among its items ("0" when empty)."""
-    version = max((int(i.metadata.resourceVersion) for i in items), default=0)
     meta = _ListMeta(resourceVersion=str(version), continue_=continue_)
     return _encoder.encode(WireList(API_VERSION, f"{kind}List", meta, items))

@@ -103,7 +103,7 @@ class TaskService(CRDService[TaskSpec]):
 
     async def move(self, caller: Caller, name: str, update: StatusUpdate) -> bytes:
         """Apply one lifecycle move, or refuse it (409 with the current phase, 422 on progress)."""
-        async with self._db.pool.acquire() as conn, unit(conn, needed=True, dry_run=False):
+        async with self._db.acquire() as conn, unit(conn, needed=True, dry_run=False):
             row = await conn.fetchrow(_LOCK, caller.namespace, name)
             if row is None:
                 raise self._not_found(name, caller.namespace)
