@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
@@ -17,8 +18,9 @@ from wegent import __version__
 from wegent.api import auth, batch, namespaces, resources, users
 from wegent.api.bodies import warning_headers
 from wegent.api.errors import EXCEPTION_HANDLERS
+from wegent.api.fastpath import FastReads
 from wegent.api.health import healthz, readyz
-from wegent.api.limits import in_flight_limit
+from wegent.api.limits import Busy, InFlight, refuse
 from wegent.auth.policy import policy
 from wegent.db.engine import Database
 from wegent.db.migrate import migrate
@@ -48,7 +50,31 @@ ROUTES = [
 ]
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+class WegentApp(Litestar):
+    """Litestar, with two things in front of its router: the in-flight limit (so refusing is
+    cheap) and the fast path for plain reads (see ``wegent.api.fastpath``)."""
+
+    fast_reads: FastReads
+    in_flight: InFlight
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            counted = self.in_flight.enter(scope["path"])
+        except Busy:
+            await refuse(send)
+            return
+        try:
+            if scope["method"] != "GET" or not await self.fast_reads.handle(scope, receive, send):
+                await super().__call__(scope, receive, send)
+        finally:
+            if counted:
+                self.in_flight.leave()
+
+
+def create_app(settings: Settings | None = None) -> WegentApp:
     """Build the application; settings come from the environment unless given."""
     settings = settings or load_settings()
     db = Database(settings)
@@ -65,12 +91,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await db.close()
 
-    app = Litestar(
+    app = WegentApp(
         route_handlers=ROUTES,
         before_request=services.guard.before_request,
         dependencies={"services": Provide(lambda: services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[m for m in (in_flight_limit(settings.max_in_flight), warning_headers) if m],
+        middleware=[warning_headers],
         cors_config=CORSConfig(
             allow_origins=list(settings.cors_origins),
             allow_headers=["Authorization", "Content-Type"],
@@ -99,6 +125,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.settings = settings
     app.state.db = db
     app.state.services = services
+    app.fast_reads = FastReads(services)
+    app.in_flight = InFlight(settings.max_in_flight)
     return app
 
 

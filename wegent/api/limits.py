@@ -7,15 +7,7 @@ Under overload every request is then answered — served, or refused fast with a
 from __future__ import annotations
 
 import msgspec
-from litestar.enums import ScopeType
-from litestar.types import (
-    ASGIApp,
-    HTTPResponseBodyEvent,
-    HTTPResponseStartEvent,
-    Receive,
-    Scope,
-    Send,
-)
+from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Send
 
 from wegent.api.errors import Status
 
@@ -33,35 +25,30 @@ _BUSY = msgspec.json.encode(
 )
 
 
-def in_flight_limit(limit: int) -> type[_Limiter] | None:
-    """A middleware class bound to ``limit`` (0 disables it)."""
-    if limit <= 0:
-        return None
-    return type("InFlightLimit", (_Limiter,), {"limit": limit})
+class InFlight:
+    """Counts requests in flight; ``enter`` refuses one past the limit (0: no limit)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+
+    def enter(self, path: str) -> bool:
+        if path in EXEMPT:
+            return False
+        if self.limit and self.count >= self.limit:
+            raise Busy
+        self.count += 1
+        return True
+
+    def leave(self) -> None:
+        self.count -= 1
 
 
-class _Limiter:
-    limit = 0
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.in_flight = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope["path"] in EXEMPT:
-            await self.app(scope, receive, send)
-            return
-        if self.in_flight >= self.limit:
-            await _refuse(send)
-            return
-        self.in_flight += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.in_flight -= 1
+class Busy(Exception):
+    """The limit is reached; answer with :func:`refuse`."""
 
 
-async def _refuse(send: Send) -> None:
+async def refuse(send: Send) -> None:
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
         "status": 503,

@@ -13,7 +13,6 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from wegent.api.bodies import WARNINGS_KEY, MergePatchBody, StrictBody
 from wegent.api.docs import errors
-from wegent.api.fastpath import fast_get, fast_list
 from wegent.api.params import AnyRequest, ObjectName, ServicesDep
 from wegent.auth.policy import NAMESPACE_KEY, policy, principal_of
 from wegent.resources.envelope import Phase, input_type, list_type, output_type
@@ -60,8 +59,7 @@ def kind_routes(info: KindInfo) -> list[HTTPRouteHandler]:
 
     @get(
         collection,
-        opt=policy("read", all_namespaces=True, kind=kind),
-        middleware=[fast_list],
+        opt=policy("read", all_namespaces=True),
         responses=errors(400, 401, 403),
         tags=tags,
         name=f"list-{info.plural}",
@@ -131,8 +129,7 @@ def kind_routes(info: KindInfo) -> list[HTTPRouteHandler]:
 
     @get(
         item,
-        opt=policy("read", kind=kind),
-        middleware=[fast_get],
+        opt=policy("read"),
         responses=errors(401, 403, 404),
         tags=tags,
         name=f"get-{info.plural}",
