@@ -1,0 +1,159 @@
+"""List cost independent of table size: list-100 with 1,000,000 stored objects vs 1,000.
+
+One command: ``python benchmarks/list_scale.py``. It starts its own embedded PostgreSQL and
+``wegent serve``, seeds 1,000 Ghosts in one user's namespace through the API, measures listing a
+page of 100 with wrk, then adds 999,000 objects spread over 999 other namespaces with SQL and
+measures the same page again. Each measurement alternates slices (A B B A) so a load that
+drifts on a shared machine falls on both. Target: the large table keeps at least 0.8 of the
+small table's req/s. Results go to ``benchmarks/results/list_scale.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from run import (
+    BY_KEY,
+    LUA,
+    MODEL,
+    RESULTS,
+    USER,
+    Bench,
+    Stack,
+    combine,
+    ensure_wrk,
+    free_port,
+    run_wrk,
+    seed,
+    wait_healthy,
+)
+
+TARGET = 0.8
+FILL = """
+INSERT INTO kinds (uid, kind, namespace, name, labels, annotations, spec, status, refs,
+                   resource_version, generation, created_by, updated_by, created_at, updated_at)
+SELECT gen_random_uuid(), 'Ghost', 'fill-' || (i % 999), 'g-' || lpad(i::text, 7, '0'),
+       jsonb_build_object('team', 't' || (i % 7)), '{}',
+       jsonb_build_object('systemPrompt', 'prompt ' || i), '{"state":"Available","message":null}',
+       '[]', nextval('resource_version_seq'), 1, 'fill', 'fill', now(), now()
+FROM generate_series(1, $1) AS i
+"""
+
+
+async def sql(url: str, statement: str, *args: Any) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SET statement_timeout = 0")
+        await conn.execute(statement, *args, timeout=1800)
+    finally:
+        await conn.close()
+
+
+def measure(bench: Bench, seconds: int, connections: int) -> dict[str, Any]:
+    op = BY_KEY["list"]
+    run_wrk(bench, "service", op, connections, 1)  # warm-up
+    half = max(1, seconds // 2)
+    result = combine([run_wrk(bench, "service", op, connections, half) for _ in range(2)])
+    return {
+        "rps": round(result.rps, 1),
+        "p50_ms": result.p50_ms,
+        "p99_ms": result.p99_ms,
+        "non2xx": result.non2xx,
+        "app_cpu_us": round(result.app_cpu_us, 1),
+        "db_cpu_us": round(result.db_cpu_us, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rows", type=int, default=999_000, help="objects added for the large run")
+    args = parser.parse_args(argv)
+    wrk = ensure_wrk()
+    stack = Stack()
+    try:
+        return run(args, wrk, stack)
+    finally:
+        stack.close()
+
+
+def run(args: argparse.Namespace, wrk: str, stack: Stack) -> int:
+    from wegent.db.embedded import start_embedded, stop_embedded
+    from wegent.db.engine import ensure_database
+
+    tmp = Path(tempfile.mkdtemp(prefix="wegent-scale-"))
+    stack.cleanups.append(lambda: shutil.rmtree(tmp, ignore_errors=True))
+    server = start_embedded(tmp / "pg")
+    stack.cleanups.append(lambda: stop_embedded(server))
+    asyncio.run(ensure_database(server.get_uri(), "wegent_scale"))
+    url = server.get_uri(database="wegent_scale")
+    env = {
+        **os.environ,
+        "WEGENT_DATABASE_URL": url,
+        "WEGENT_DATA_DIR": str(tmp / "data"),
+        "WEGENT_JWT_SECRET": secrets.token_urlsafe(48),
+        "WEGENT_SECRET_KEY": secrets.token_urlsafe(48),
+        "WEGENT_ARGON2_PROFILE": "test",
+    }
+    port = free_port()
+    log = tmp / "service.log"
+    proc = stack.spawn([sys.executable, "-m", "wegent.cli", "serve", "--port", str(port)], env, log)
+    wait_healthy(port, proc, log)
+    token = seed(port, 1000)
+    asyncio.run(sql(url, "VACUUM ANALYZE"))
+    bench = Bench(
+        wrk=wrk,
+        threads=2,
+        env={
+            **os.environ,
+            "WB_TOKEN": token,
+            "WB_NS": USER,
+            "WB_SEEDS": "1000",
+            "WB_MODEL": MODEL,
+            "WB_LUA": str(LUA),
+        },
+        ports={"service": port},
+        pids={"service": proc.pid, "db": server.get_pid() or 0},
+    )
+    print("1,000 objects: measuring list-100", flush=True)
+    small = measure(bench, args.duration, args.connections)
+    print(f"  {small}", flush=True)
+    print(f"adding {args.rows:,} objects in 999 other namespaces", flush=True)
+    asyncio.run(sql(url, FILL, args.rows))
+    asyncio.run(sql(url, "VACUUM ANALYZE"))
+    print(f"{args.rows + 1000:,} objects: measuring list-100", flush=True)
+    large = measure(bench, args.duration, args.connections)
+    print(f"  {large}", flush=True)
+    ratio = large["rps"] / small["rps"] if small["rps"] else 0.0
+    verdict = "PASS" if ratio >= TARGET else "FAIL"
+    print(
+        f"list-100 with {args.rows + 1000:,} objects / with 1,000: {ratio:.2f} "
+        f"(target ≥ {TARGET}) {verdict}"
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = {
+        "small": small,
+        "large": large,
+        "rows": args.rows + 1000,
+        "ratio": round(ratio, 3),
+        "target": TARGET,
+        "connections": args.connections,
+        "duration_s": args.duration,
+    }
+    (RESULTS / "list_scale.json").write_text(json.dumps(out, indent=2))
+    return 0 if ratio >= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
