@@ -6,7 +6,7 @@ from litestar import post
 from litestar.params import JSONBody
 
 from wegent.api.bodies import StrictBody
-from wegent.api.docs import errors
+from wegent.api.docs import NO_TOKEN, errors
 from wegent.api.params import ServicesDep
 from wegent.auth.models import LoginRequest, RegisterRequest, TokenResponse, UserOut
 from wegent.auth.policy import policy
@@ -15,6 +15,7 @@ from wegent.auth.policy import policy
 @post(
     "/api/v1/auth/register",
     opt=policy("public"),
+    security=NO_TOKEN,
     dto=StrictBody[RegisterRequest],
     responses=errors(400, 403, 409, 415, 422),
     tags=["auth"],
@@ -27,6 +28,7 @@ async def register(data: JSONBody[RegisterRequest], services: ServicesDep) -> Us
 @post(
     ["/api/v1/auth/login", "/api/auth/login"],
     opt=policy("public"),
+    security=NO_TOKEN,
     status_code=200,
     dto=StrictBody[LoginRequest],
     responses=errors(400, 401, 415, 422, 429),

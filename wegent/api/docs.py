@@ -21,9 +21,16 @@ _DESCRIPTIONS = {
 
 
 def errors(*codes: int) -> dict[int, ResponseSpec]:
-    """``responses=`` for a route: the listed codes, each a Status body. 400 is always there:
-    any route answers it for a malformed parameter (and it replaces Litestar's own 400 shape)."""
+    """``responses=`` for a route: the listed codes, each a Status body. 400 and 503 are always
+    there: any route answers 400 for a malformed parameter (replacing Litestar's own 400 shape)
+    and 503 when the database is unreachable or the server is at its in-flight limit."""
     return {
-        code: ResponseSpec(data_container=Status, description=_DESCRIPTIONS[code])
-        for code in sorted({400, *codes})
+        code: ResponseSpec(
+            data_container=Status, description=_DESCRIPTIONS[code], generate_examples=False
+        )
+        for code in sorted({400, 503, *codes})
     }
+
+
+#: ``security=`` of the routes that need no token: anonymous access is allowed.
+NO_TOKEN: list[dict[str, list[str]]] = [{}]

@@ -14,7 +14,14 @@ RESERVED_NAMES = frozenset({"default", "public", "system"})
 Username = Annotated[str, msgspec.Meta(min_length=2, max_length=63, pattern=DNS_LABEL)]
 NamespaceName = Annotated[str, msgspec.Meta(min_length=1, max_length=63, pattern=DNS_LABEL)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
-Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# An explicit class, not \s: Python's and ECMA-262's \s differ, and OpenAPI patterns are ECMA.
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=254,
+        pattern=r"^[^@ \t\n\v\f\r]+@[^@ \t\n\v\f\r]+\.[^@ \t\n\v\f\r]+$",
+    ),
+]
 GlobalRole = Literal["admin", "user"]
 NamespaceRole = Literal["view", "edit", "admin"]
 

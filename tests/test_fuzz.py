@@ -1,0 +1,518 @@
+"""Property-based fuzzing of the whole API from its own OpenAPI document (schemathesis).
+
+Every operation of ``/schema/openapi.json`` gets generated requests, valid and invalid (the
+explicit-examples, coverage and fuzzing phases, positive and negative modes), and every answer
+goes through all of schemathesis's default checks: no 5xx, documented status codes, content
+types and headers, bodies matching the documented schemas, invalid input refused, valid input
+accepted, authentication enforced (``missing_required_header``, ``ignored_auth``), ``Allow``
+headers and 405s for undocumented methods.
+
+How it is wired (docs/fuzzing.md has the why and the longer local run):
+
+- pytest collects one test per operation from the document, built at import by an app that
+  never starts (the document needs no database); ``fuzz_app`` checks that the running app
+  serves the same document.
+- Requests go in-process over ASGI, from schemathesis's own event-loop thread, so the tests
+  are synchronous and drive a second app, on a fresh database of its own, whose lifespan runs
+  on that thread (the session's ``app`` lives on the test loop; its pool cannot be shared).
+- Authentication is a real bearer token: a user registered and logged in through the API
+  (the global admin's token on the admin-only ``/api/v1/users`` routes).
+- ``steer`` points most path parameters at what exists (the user's namespace, the ``seed``
+  object of every kind) and makes valid manifests agree with their URL, so that requests
+  reach the handlers instead of stopping at 403/404/400.
+- ``KNOWN_BUGS`` skips one check for the requests that hit a server bug listed in
+  docs/fuzzing.md, and only those. A refusal of valid input passes only when every cause of it
+  is a known bug (``KNOWN_REFUSALS``) or a refusal API.md prescribes for input no JSON schema
+  can describe (``CONTRACT_REFUSALS``: an opaque ``continue`` token, a missing reference
+  target, an unknown field under ``fieldValidation=Strict``...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from litestar import Litestar
+from litestar.serialization import encode_json
+from schemathesis import Case, checks
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.python import asgi
+
+from tests.conftest import make_settings
+from tests.helpers import PASSWORD
+from wegent.app import create_app
+
+#: Generated examples per operation and generation mode; raise it for a deeper local run.
+EXAMPLES = int(os.environ.get("WEGENT_FUZZ_EXAMPLES", "4"))
+
+# Fixed names (the database is new on every run), so that every run sends the same requests.
+USER = "fuzzer"
+ADMIN = "fuzz-admin"
+VICTIM = "fuzz-victim"  # the target of the admin's PATCH /users/{username}
+SCRATCH = "fuzz-scratch"  # an empty shared namespace USER administers
+SEED = "seed"  # one object of every kind has this name in USER's namespace
+DONE = "done"  # a cancelled task in USER's namespace
+UNUSED_DATABASE = "postgresql://fuzz@127.0.0.1:1/unused"
+
+
+# -- the document and the app ----------------------------------------------------------------
+
+
+def load_document() -> dict[str, Any]:
+    """What ``/schema/openapi.json`` serves, from an app that never starts."""
+    app = create_app(make_settings(UNUSED_DATABASE, Path(tempfile.gettempdir()) / "wegent-fuzz"))
+    document: dict[str, Any] = json.loads(encode_json(app.openapi_schema.to_schema()))
+    return document
+
+
+def without_examples(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: without_examples(v) for k, v in value.items() if k != "examples"}
+    if isinstance(value, list):
+        return [without_examples(v) for v in value]
+    return value
+
+
+class LateApp:
+    """The ASGI app under test, plugged in by the ``fuzz_app`` fixture.
+
+    The schema must know its app at import, the app needs the session's database, which only
+    fixtures provide. Every request, the checks' own probes included, comes through here.
+    """
+
+    target: Litestar | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        assert self.target is not None, "the fuzz_app fixture plugs the app in"
+        await self.target(scope, receive, send)
+
+
+@schemathesis.python.constants
+def wegent_literals() -> object:
+    """Generation also draws on the literals of the server's own code."""
+    return "wegent"
+
+
+DOCUMENT = load_document()
+APP = LateApp()
+schema = schemathesis.openapi.from_dict(
+    DOCUMENT,
+    config=schemathesis.Config.from_dict(
+        {
+            "generation": {
+                "mode": "all",
+                "max-examples": EXAMPLES,
+                "deterministic": True,  # derandomize: the same requests on every run
+                "database": "none",
+            }
+        }
+    ),
+)
+schema.app = APP
+
+#: Real bearer tokens by role, from logins in the ``fuzz_app`` fixture.
+TOKENS: dict[str, str] = {}
+
+
+def placeholder(role: str) -> str:
+    return f"placeholder-for-the-{role}-token"
+
+
+@schema.auth(refresh_interval=None)
+class Bearer:
+    """The user's token; the global admin's on the admin-only user routes.
+
+    Coverage cases are built at collection, before any login, so they carry a placeholder
+    that ``use_real_tokens`` swaps for the real token just before the call.
+    """
+
+    def get(self, case: Case, context: schemathesis.AuthContext) -> str:
+        path = context.operation.path
+        role = "admin" if path == "/api/v1/users" or path.startswith("/api/v1/users/{") else "user"
+        return TOKENS.get(role, placeholder(role))
+
+    def set(self, case: Case, data: str, context: schemathesis.AuthContext) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+
+def use_real_tokens(case: Case) -> None:
+    headers = case.headers or {}
+    for role, token in TOKENS.items():
+        if headers.get("Authorization") == f"Bearer {placeholder(role)}":
+            headers["Authorization"] = f"Bearer {token}"
+
+
+@pytest.fixture(scope="module")
+async def fuzz_database_url(make_database: Any) -> str:
+    url: str = await make_database()
+    return url
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(
+    fuzz_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Litestar]:
+    settings = make_settings(
+        fuzz_database_url,
+        tmp_path_factory.mktemp("fuzz"),
+        admin_username=ADMIN,
+        admin_password=PASSWORD,
+    )
+    app = create_app(settings)
+    # schemathesis's pytest plugin ends the app's lifespan after every test, so each of the
+    # ~130 operations would reconnect and migrate again; keep one lifespan for the module.
+    shutdown, asgi.shutdown_lifespans = asgi.shutdown_lifespans, lambda: None
+    APP.target = app
+    try:
+        with asgi.get_client(APP) as client:
+            served = client.get("/schema/openapi.json")
+            assert served.status_code == 200
+            # F1: the document's ``examples`` are random and differ on every build.
+            assert without_examples(served.json()) == without_examples(DOCUMENT)
+            for username in (USER, VICTIM):
+                response = client.post(
+                    "/api/v1/auth/register", json={"username": username, "password": PASSWORD}
+                )
+                assert response.status_code == 201, response.text
+            TOKENS["user"] = login(client, USER)
+            TOKENS["admin"] = login(client, ADMIN)
+            seed(client, TOKENS["user"])
+        yield app
+    finally:
+        asgi.shutdown_lifespans = shutdown
+        shutdown()
+        APP.target = None
+        TOKENS.clear()
+        RESEEDED.clear()
+
+
+def login(client: asgi.ASGIClient, username: str) -> str:
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def seed(client: asgi.ASGIClient, token: str) -> None:
+    """One object of every kind named ``seed``, a finished task ``done`` (whose spec may
+    change) and an empty shared namespace (that may be deleted), so that routes reach them."""
+    headers = {"Authorization": f"Bearer {token}"}
+    ref = {"name": SEED}
+    repository = {
+        "gitUrl": "https://example.com/a/b.git",
+        "gitRepo": "a/b",
+        "branchName": "main",
+        "gitDomain": "example.com",
+    }
+    specs: dict[str, dict[str, Any]] = {
+        "Skill": {"description": "a skill"},
+        "Ghost": {"systemPrompt": "be brief", "skills": [SEED]},
+        "Model": {"modelConfig": {"env": {"API_KEY": "sk-secret", "MODEL": "m"}}},
+        "Shell": {"shellType": "ClaudeCode"},
+        "Workspace": {"repository": repository},
+        "Bot": {"ghostRef": ref, "shellRef": ref, "modelRef": ref},
+        "Team": {"members": [{"botRef": ref}], "collaborationModel": "solo"},
+        "Task": {"title": "t", "prompt": "p", "teamRef": ref, "workspaceRef": ref},
+    }
+    manifests = [
+        {"kind": kind, "metadata": {"name": SEED}, "spec": spec} for kind, spec in specs.items()
+    ]
+    manifests.append({"kind": "Task", "metadata": {"name": DONE}, "spec": specs["Task"]})
+    response = client.post(f"/api/v1/namespaces/{USER}/apply", json=manifests, headers=headers)
+    assert response.status_code == 200 and response.json()["success"], response.text
+    response = client.post(f"/api/v1/namespaces/{USER}/tasks/{DONE}/cancel", headers=headers)
+    assert response.status_code in (200, 409), response.text
+    response = client.post("/api/v1/namespaces", json={"name": SCRATCH}, headers=headers)
+    assert response.status_code in (201, 409), response.text
+
+
+# -- steering: requests that reach the handlers ----------------------------------------------
+
+
+def bucket(value: object) -> int:
+    """0-9, stable across runs (unlike ``hash``), from a generated value."""
+    return zlib.crc32(repr(value).encode()) % 10
+
+
+def choose(value: object, choices: list[str]) -> object:
+    """The first choice 6 times in 10, each other one once, else ``value`` itself."""
+    if value in choices:
+        return value  # already steered: explicit examples run again when Hypothesis shrinks
+    b = bucket(value)
+    if b < 6:
+        return choices[0]
+    return choices[b - 5] if b - 5 < len(choices) else value
+
+
+def steer(case: Case) -> None:
+    """Point path parameters at what exists, and make valid manifests agree with their URL.
+
+    Only valid generated values are replaced, by other valid ones, so a positive case stays
+    positive and a negative one keeps its invalid part (schemathesis re-checks which is which).
+    """
+    meta = case.meta
+    params = case.path_parameters
+    if params and not (meta and meta.is_negative_at(ParameterLocation.PATH)):
+        steered = dict(params)
+        if "namespace" in params:
+            namespaces = [USER, "default", "public", SCRATCH]
+            steered["namespace"] = choose(params["namespace"], namespaces)
+        if "name" in params:
+            names = [DONE, SEED] if case.method in ("PUT", "PATCH") else [SEED, DONE]
+            steered["name"] = choose(params["name"], names if kind_of(case) == "Task" else [SEED])
+        if "username" in params:
+            steered["username"] = choose(params["username"], [VICTIM])
+        if steered != params:
+            case.path_parameters = steered
+    body = case.body
+    if (
+        isinstance(body, dict)
+        and isinstance(body.get("metadata"), dict)
+        and "/{namespace}/apply" not in case.operation.path
+        and not (meta and meta.is_negative_at(ParameterLocation.BODY))
+    ):
+        case.body = steer_manifest(case, body)
+
+
+def steer_manifest(case: Case, body: dict[str, Any]) -> dict[str, Any]:
+    """A valid manifest that agrees with its URL, as API.md §5 requires and no JSON schema can
+    say: ``metadata.namespace`` is the URL's namespace, ``metadata.name`` the URL's name on
+    replace. Most of the time it also dodges the known bugs F5, F8, F10 (else nearly every
+    write stops there) and its references name the seeds, so that writes succeed."""
+    metadata = dict(body["metadata"])
+    params = case.path_parameters or {}
+    namespace = params.get("namespace", "default")
+    if metadata.get("namespace") not in (None, namespace):
+        metadata["namespace"] = namespace
+    name = params.get("name")
+    if name is not None and metadata.get("name") not in (None, name):
+        metadata["name"] = name
+    steered = {**body, "metadata": metadata}
+    if bucket(body) < 8:
+        steered["kind"] = kind_of(case)
+        metadata.pop("resourceVersion", None)
+        if case.method == "POST" and metadata.get("name") is None:
+            metadata["name"] = f"fz-{zlib.crc32(repr(body).encode()):08x}"
+    spec = body.get("spec")
+    if isinstance(spec, dict) and bucket(spec) < 7:
+        steered["spec"] = point_references_at_seeds(spec)
+    return steered
+
+
+REFERENCES = ("ghostRef", "shellRef", "modelRef", "secondaryModelRef", "teamRef", "workspaceRef")
+
+
+def point_references_at_seeds(spec: dict[str, Any]) -> dict[str, Any]:
+    spec = dict(spec)
+    for field in REFERENCES:
+        if isinstance(spec.get(field), dict):
+            spec[field] = {"name": SEED}
+    if isinstance(spec.get("members"), list):
+        spec["members"] = [
+            {**m, "botRef": {"name": SEED}} if isinstance(m, dict) else m for m in spec["members"]
+        ]
+    if isinstance(spec.get("skills"), list):
+        spec["skills"] = [SEED]
+        if isinstance(spec.get("preloadSkills"), list):
+            spec["preloadSkills"] = [SEED][: len(spec["preloadSkills"])]
+    return spec
+
+
+def kind_of(case: Case) -> str | None:
+    """The resource kind of an operation (its tag), or None."""
+    tags = case.operation.tags or []
+    return tags[0] if tags and tags[0][:1].isupper() else None
+
+
+# -- known server bugs: docs/fuzzing.md lists each with a reproduction -----------------------
+#
+# Rules skip one check for the cases that hit one bug, and only those. When a bug is fixed,
+# delete its rule: the fuzzer then checks the fix.
+
+PUBLIC = {"/healthz", "/readyz", "/api/v1/auth/register", "/api/v1/auth/login", "/api/auth/login"}
+BATCH = {"/api/v1/namespaces/{namespace}/apply", "/api/v1/namespaces/{namespace}/delete"}
+CaseRule = Callable[[Case], bool]
+
+
+def negative_at(case: Case, location: ParameterLocation) -> bool:
+    meta = case.meta
+    return bool(meta and meta.is_negative_at(location))
+
+
+#: (bug, check skipped, when): bugs that are not a refusal of valid input.
+KNOWN_BUGS: list[tuple[str, Any, CaseRule]] = [
+    ("F2", checks.ignored_auth, lambda case: case.operation.path in PUBLIC),
+    ("F2", checks.missing_required_header, lambda case: case.operation.path in PUBLIC),
+    (
+        "F2",
+        checks.negative_data_rejection,
+        lambda case: case.operation.path in PUBLIC and negative_at(case, ParameterLocation.HEADER),
+    ),
+    (
+        "F3",
+        checks.response_schema_conformance,
+        lambda case: case.operation.path in ("/healthz", "/readyz"),
+    ),
+    (
+        "F6",
+        checks.negative_data_rejection,
+        lambda case: case.operation.path in BATCH and negative_at(case, ParameterLocation.BODY),
+    ),
+    ("F7", checks.allow_header_conformance, lambda case: True),
+]
+
+
+def walk(value: object) -> Iterator[object]:
+    """Every key and value in a JSON document."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        yield item
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def email_with_python_only_whitespace(case: Case) -> bool:
+    email = case.body.get("email") if isinstance(case.body, dict) else None
+    return isinstance(email, str) and any(c in email for c in "\x1c\x1d\x1e\x1f\x85")
+
+
+Cause = dict[str, Any]
+
+
+def text(cause: Cause) -> str:
+    return str(cause.get("message", ""))
+
+
+NON_NEGATIVE = {"progress", "spec.repository.gitRepoId", "spec.costIndex"}
+#: (bug, explains this cause of a 422 to valid input): the refusals of valid input.
+KNOWN_REFUSALS: list[tuple[str, Callable[[Case, Cause], bool]]] = [
+    ("F8", lambda case, c: c.get("field") == "metadata.resourceVersion"),
+    ("F9", lambda case, c: c.get("field") in NON_NEGATIVE and ">= 0" in text(c)),
+    (
+        "F10",
+        lambda case, c: (
+            c.get("field") == "metadata.name" and c.get("reason") == "FieldValueRequired"
+        ),
+    ),
+    (
+        "F11",
+        lambda case, c: str(c.get("field")).startswith(("metadata.labels", "metadata.annotations")),
+    ),
+    (
+        "F12",
+        lambda case, c: (
+            c.get("field") == "spec.shellType" and c.get("reason") == "FieldValueRequired"
+        ),
+    ),
+    ("F13", lambda case, c: "Expected `int`, got `float`" in text(c)),
+    ("F15", lambda case, c: re.search(r"must equal (bindMode|shellType) ", text(c))),
+    (
+        "F16",
+        lambda case, c: re.fullmatch(
+            r"spec\.(skills|preloadSkills|bindShells)\[\d+\]", str(c.get("field"))
+        ),
+    ),
+    ("F17", lambda case, c: c.get("field") == "email" and email_with_python_only_whitespace(case)),
+]
+#: (bug, explains this causeless 400 or 422 to valid input).
+KNOWN_CAUSELESS_REFUSALS: list[tuple[str, Callable[[Case, str], bool]]] = [
+    ("F4", lambda case, message: message.startswith("invalid namespace name ")),
+    ("F5", lambda case, message: "does not match the kind of this URL" in message),
+    (
+        "F14",
+        lambda case, message: (
+            message.startswith("the request holds a value that cannot be stored")
+            and any(isinstance(v, str) and "\x00" in v for v in walk(case.body))
+        ),
+    ),
+]
+
+# -- refusals the contract prescribes for input no schema can describe -----------------------
+#
+# ``positive_data_acceptance`` expects no 400/422 for input that matches the schema. API.md
+# prescribes some: a ``continue`` token the server did not issue and a ``labelSelector``
+# outside the grammar (§7), a reference to a missing object (§4), a reserved name (§3), a task
+# spec edited while it runs (§10), an unknown field under ``fieldValidation=Strict`` (§1).
+
+CONTRACT_REFUSALS: list[tuple[str, Callable[[Case, Cause], bool]]] = [
+    ("§4", lambda case, c: c.get("reason") == "FieldValueNotFound"),
+    ("§3", lambda case, c: c.get("message") == "reserved name"),
+    ("§10", lambda case, c: "cannot change while the task is" in text(c)),
+    (
+        "§1",
+        lambda case, c: (
+            (case.query or {}).get("fieldValidation") == "Strict"
+            and text(c).startswith("unknown field ")
+        ),
+    ),
+]
+CONTRACT_CAUSELESS_REFUSALS: list[tuple[str, Callable[[Case, str], bool]]] = [
+    (
+        "§7",
+        lambda case, message: (
+            "continue" in (case.query or {}) and message.startswith("invalid continue token")
+        ),
+    ),
+    (
+        "§7",
+        lambda case, message: (
+            "labelSelector" in (case.query or {}) and message.startswith("invalid labelSelector")
+        ),
+    ),
+]
+
+
+def explained_refusal(case: Case, response: Any) -> bool:
+    """A 400/422 to valid input that a known bug or the contract explains, every cause of it."""
+    if response.status_code not in (400, 422):
+        return False
+    try:
+        status = response.json()
+    except ValueError:
+        return False
+    message = str(status.get("message", ""))
+    causes = (status.get("details") or {}).get("causes") or []
+    if causes:
+        rules = [rule for _, rule in KNOWN_REFUSALS + CONTRACT_REFUSALS]
+        return all(any(rule(case, cause) for rule in rules) for cause in causes)
+    rules_ = [rule for _, rule in KNOWN_CAUSELESS_REFUSALS + CONTRACT_CAUSELESS_REFUSALS]
+    return any(rule(case, message) for rule in rules_)
+
+
+def skipped_checks(case: Case, response: Any) -> list[Any]:
+    skipped = [check for _, check, applies in KNOWN_BUGS if applies(case)]
+    if explained_refusal(case, response):
+        skipped.append(checks.positive_data_acceptance)
+    return skipped
+
+
+#: Operations whose first case re-seeded (an earlier operation may have deleted the seeds).
+RESEEDED: set[str] = set()
+
+
+@schema.parametrize()
+def test_api(case: Case, fuzz_app: Litestar) -> None:
+    if case.operation.label not in RESEEDED:
+        RESEEDED.add(case.operation.label)
+        with asgi.get_client(APP) as client:
+            seed(client, TOKENS["user"])
+    steer(case)
+    use_real_tokens(case)
+    response = case.call()
+    if response.status_code == 503:
+        # Other test sessions sharing the embedded PostgreSQL cut every wegent connection
+        # (tests/db/test_connection.py, tests/reliability): that is a 503 (undocumented, F18).
+        response = case.call()
+    case.validate_response(response, excluded_checks=skipped_checks(case, response))
