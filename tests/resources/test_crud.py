@@ -499,3 +499,11 @@ async def test_raw_row_records_who_did_what(api: Api, conn: asyncpg.Connection) 
         api.namespace,
     )
     assert tuple(row) == (api.account.username,) * 3
+
+
+async def test_an_empty_resource_version_means_unset(api: Api) -> None:
+    created = await api.create("ghosts", ghost("rv0", resourceVersion=""))
+    assert created.status_code == 201
+    replaced = await api.replace("ghosts", "rv0", ghost("rv0", prompt="x", resourceVersion=""))
+    assert replaced.status_code == 200
+    assert replaced.json()["spec"]["systemPrompt"] == "x"

@@ -421,7 +421,7 @@ class CRDService(Generic[SpecT]):
             raise invalid(
                 self.kind, None, [Cause("FieldValueRequired", "Required value", "metadata.name")]
             )
-        if body.metadata.resourceVersion is not None:
+        if body.metadata.resourceVersion:  # "" means unset, as in Kubernetes
             raise invalid(
                 self.kind,
                 name,
@@ -436,7 +436,8 @@ class CRDService(Generic[SpecT]):
         return name
 
     def _precondition(self, name: str, version: str | None) -> int | None:
-        if version is None:
+        """The version a write is conditional on; none (or "", Kubernetes' unset) means none."""
+        if not version:
             return None
         if not version.isdigit():
             raise invalid(
