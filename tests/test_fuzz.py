@@ -421,7 +421,8 @@ KNOWN_REFUSALS: list[tuple[str, Callable[[Case, Cause], bool]]] = [
     (
         "F16",
         lambda case, c: re.fullmatch(
-            r"spec\.(skills|preloadSkills|bindShells)\[\d+\]", str(c.get("field"))
+            r"spec\.(skills|preloadSkills|bindShells|tags|supportModel|bindMode|bind_mode)\[\d+\]",
+            str(c.get("field")),
         ),
     ),
     ("F17", lambda case, c: c.get("field") == "email" and email_with_python_only_whitespace(case)),
