@@ -73,14 +73,6 @@ def load_document() -> dict[str, Any]:
     return document
 
 
-def without_examples(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: without_examples(v) for k, v in value.items() if k != "examples"}
-    if isinstance(value, list):
-        return [without_examples(v) for v in value]
-    return value
-
-
 class LateApp:
     """The ASGI app under test, plugged in by the ``fuzz_app`` fixture.
 
@@ -175,8 +167,7 @@ def fuzz_app(
         with asgi.get_client(APP) as client:
             served = client.get("/schema/openapi.json")
             assert served.status_code == 200
-            # F1: the document's ``examples`` are random and differ on every build.
-            assert without_examples(served.json()) == without_examples(DOCUMENT)
+            assert served.json() == DOCUMENT  # F1 (fixed): random examples made them differ
             for username in (USER, VICTIM):
                 response = client.post(
                     "/api/v1/auth/register", json={"username": username, "password": PASSWORD}
@@ -337,7 +328,6 @@ def kind_of(case: Case) -> str | None:
 # Rules skip one check for the cases that hit one bug, and only those. When a bug is fixed,
 # delete its rule: the fuzzer then checks the fix.
 
-PUBLIC = {"/healthz", "/readyz", "/api/v1/auth/register", "/api/v1/auth/login", "/api/auth/login"}
 BATCH = {"/api/v1/namespaces/{namespace}/apply", "/api/v1/namespaces/{namespace}/delete"}
 CaseRule = Callable[[Case], bool]
 
@@ -349,18 +339,6 @@ def negative_at(case: Case, location: ParameterLocation) -> bool:
 
 #: (bug, check skipped, when): bugs that are not a refusal of valid input.
 KNOWN_BUGS: list[tuple[str, Any, CaseRule]] = [
-    ("F2", checks.ignored_auth, lambda case: case.operation.path in PUBLIC),
-    ("F2", checks.missing_required_header, lambda case: case.operation.path in PUBLIC),
-    (
-        "F2",
-        checks.negative_data_rejection,
-        lambda case: case.operation.path in PUBLIC and negative_at(case, ParameterLocation.HEADER),
-    ),
-    (
-        "F3",
-        checks.response_schema_conformance,
-        lambda case: case.operation.path in ("/healthz", "/readyz"),
-    ),
     (
         "F6",
         checks.negative_data_rejection,
@@ -381,11 +359,6 @@ def walk(value: object) -> Iterator[object]:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-
-
-def email_with_python_only_whitespace(case: Case) -> bool:
-    email = case.body.get("email") if isinstance(case.body, dict) else None
-    return isinstance(email, str) and any(c in email for c in "\x1c\x1d\x1e\x1f\x85")
 
 
 Cause = dict[str, Any]
@@ -425,7 +398,6 @@ KNOWN_REFUSALS: list[tuple[str, Callable[[Case, Cause], bool]]] = [
             str(c.get("field")),
         ),
     ),
-    ("F17", lambda case, c: c.get("field") == "email" and email_with_python_only_whitespace(case)),
 ]
 #: (bug, explains this causeless 400 or 422 to valid input).
 KNOWN_CAUSELESS_REFUSALS: list[tuple[str, Callable[[Case, str], bool]]] = [
@@ -445,7 +417,8 @@ KNOWN_CAUSELESS_REFUSALS: list[tuple[str, Callable[[Case, str], bool]]] = [
 # ``positive_data_acceptance`` expects no 400/422 for input that matches the schema. API.md
 # prescribes some: a ``continue`` token the server did not issue and a ``labelSelector``
 # outside the grammar (§7), a reference to a missing object (§4), a reserved name (§3), a task
-# spec edited while it runs (§10), an unknown field under ``fieldValidation=Strict`` (§1).
+# spec edited while it runs (§10), an unknown field under ``fieldValidation=Strict`` (§1), a
+# merge patch (any JSON object, §6) whose result is not a valid object (422).
 
 CONTRACT_REFUSALS: list[tuple[str, Callable[[Case, Cause], bool]]] = [
     ("§4", lambda case, c: c.get("reason") == "FieldValueNotFound"),
@@ -479,6 +452,8 @@ def explained_refusal(case: Case, response: Any) -> bool:
     """A 400/422 to valid input that a known bug or the contract explains, every cause of it."""
     if response.status_code not in (400, 422):
         return False
+    if case.method == "PATCH" and response.status_code == 422 and kind_of(case) is not None:
+        return True  # §6: a merge patch is any object; the merged object is what is validated
     try:
         status = response.json()
     except ValueError:
@@ -513,7 +488,7 @@ def test_api(case: Case, fuzz_app: Litestar) -> None:
     use_real_tokens(case)
     response = case.call()
     if response.status_code == 503:
-        # Other test sessions sharing the embedded PostgreSQL cut every wegent connection
-        # (tests/db/test_connection.py, tests/reliability): that is a 503 (undocumented, F18).
+        # Other test sessions sharing the embedded PostgreSQL may cut every wegent connection
+        # of the server (tests/db/test_connection.py, tests/reliability): retry that once.
         response = case.call()
     case.validate_response(response, excluded_checks=skipped_checks(case, response))
