@@ -13,30 +13,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import secrets
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 from run import (
     BY_KEY,
-    LUA,
-    MODEL,
     RESULTS,
-    USER,
     Bench,
     Stack,
     combine,
     ensure_wrk,
-    free_port,
     run_wrk,
-    seed,
-    wait_healthy,
 )
+from stand import stand_up
 
 TARGET = 0.8
 FILL = """
@@ -89,43 +79,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, wrk: str, stack: Stack) -> int:
-    from wegent.db.embedded import start_embedded, stop_embedded
-    from wegent.db.engine import ensure_database
-
-    tmp = Path(tempfile.mkdtemp(prefix="wegent-scale-"))
-    stack.cleanups.append(lambda: shutil.rmtree(tmp, ignore_errors=True))
-    server = start_embedded(tmp / "pg")
-    stack.cleanups.append(lambda: stop_embedded(server))
-    asyncio.run(ensure_database(server.get_uri(), "wegent_scale"))
-    url = server.get_uri(database="wegent_scale")
-    env = {
-        **os.environ,
-        "WEGENT_DATABASE_URL": url,
-        "WEGENT_DATA_DIR": str(tmp / "data"),
-        "WEGENT_JWT_SECRET": secrets.token_urlsafe(48),
-        "WEGENT_SECRET_KEY": secrets.token_urlsafe(48),
-        "WEGENT_ARGON2_PROFILE": "test",
-    }
-    port = free_port()
-    log = tmp / "service.log"
-    proc = stack.spawn([sys.executable, "-m", "wegent.cli", "serve", "--port", str(port)], env, log)
-    wait_healthy(port, proc, log)
-    token = seed(port, 1000)
+    stand = stand_up(stack, "scale", 1000)
+    url = stand.url
     asyncio.run(sql(url, "VACUUM ANALYZE"))
-    bench = Bench(
-        wrk=wrk,
-        threads=2,
-        env={
-            **os.environ,
-            "WB_TOKEN": token,
-            "WB_NS": USER,
-            "WB_SEEDS": "1000",
-            "WB_MODEL": MODEL,
-            "WB_LUA": str(LUA),
-        },
-        ports={"service": port},
-        pids={"service": proc.pid, "db": server.get_pid() or 0},
-    )
+    bench = stand.bench(wrk, 1000)
     print("1,000 objects: measuring list-100", flush=True)
     small = measure(bench, args.duration, args.connections)
     print(f"  {small}", flush=True)

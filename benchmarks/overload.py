@@ -15,13 +15,8 @@ Results go to ``benchmarks/results/overload.json``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
-import secrets
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,19 +24,13 @@ from typing import Any
 
 from run import (
     BY_KEY,
-    LUA,
-    MODEL,
     RESULTS,
-    USER,
-    Bench,
     Stack,
     ensure_wrk,
-    free_port,
     request,
     run_wrk,
-    seed,
-    wait_healthy,
 )
+from stand import stand_up
 
 RSS_TARGET = 0.20
 
@@ -80,36 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, wrk: str, stack: Stack) -> int:
-    from wegent.db.embedded import start_embedded, stop_embedded
-    from wegent.db.engine import ensure_database
-
-    tmp = Path(tempfile.mkdtemp(prefix="wegent-overload-"))
-    stack.cleanups.append(lambda: shutil.rmtree(tmp, ignore_errors=True))
-    server = start_embedded(tmp / "pg")
-    stack.cleanups.append(lambda: stop_embedded(server))
-    asyncio.run(ensure_database(server.get_uri(), "wegent_overload"))
-    env = {
-        **os.environ,
-        "WEGENT_DATABASE_URL": server.get_uri(database="wegent_overload"),
-        "WEGENT_DATA_DIR": str(tmp / "data"),
-        "WEGENT_JWT_SECRET": secrets.token_urlsafe(48),
-        "WEGENT_SECRET_KEY": secrets.token_urlsafe(48),
-        "WEGENT_ARGON2_PROFILE": "test",
-    }
-    port = free_port()
-    log = tmp / "service.log"
-    proc = stack.spawn([sys.executable, "-m", "wegent.cli", "serve", "--port", str(port)], env, log)
-    wait_healthy(port, proc, log)
-    token = seed(port, 150)
-    wrk_env = {
-        **os.environ,
-        "WB_TOKEN": token,
-        "WB_NS": USER,
-        "WB_SEEDS": "150",
-        "WB_MODEL": MODEL,
-        "WB_LUA": str(LUA),
-    }
-    bench = Bench(wrk, 2, wrk_env, {"service": port}, {"service": proc.pid, "db": 0})
+    stand = stand_up(stack, "overload", 150)
+    port, proc = stand.port, stand.proc
+    bench = stand.bench(wrk, 150)
 
     probes: list[tuple[int, float]] = []
     stop = threading.Event()
