@@ -176,7 +176,8 @@ async def test_reads_survive_a_killed_pooled_connection(
         for _ in range(5):
             await killer.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'wegent' AND pid <> pg_backend_pid()"
+                "WHERE application_name = 'wegent' AND pid <> pg_backend_pid() "
+                "AND datname = current_database()"
             )
             rows = await db.read("SELECT $1::int AS n", 7)
             assert [r["n"] for r in rows] == [7]

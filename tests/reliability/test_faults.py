@@ -462,7 +462,8 @@ async def test_an_idle_connection_killed_by_the_server_is_never_a_500(
         while time.monotonic() < deadline and not any(a.status_code == 500 for a in answers):
             await killer.fetch(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'wegent' AND state = 'idle'"
+                "WHERE application_name = 'wegent' AND state = 'idle' "
+                "AND datname = current_database()"
             )
             await asyncio.sleep(0.05)
     finally:
