@@ -3,6 +3,7 @@ references (besides BEGIN/COMMIT). Token, user and membership checks come from c
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -68,6 +69,7 @@ async def counted(
 async def count(counter: Counter, call: object) -> list[str]:
     counter.statements.clear()
     response = await call  # type: ignore[misc]
+    await asyncio.sleep(0)  # asyncpg reports each statement with loop.call_soon
     assert response.status_code < 300, response.text
     return list(counter.statements)
 

@@ -12,6 +12,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
 
 from wegent.db.embedded import ServerHandle, start_embedded, stop_embedded
+from wegent.db.pool import Lease, Pool
 from wegent.db.tables import TABLES
 from wegent.settings import Settings
 
@@ -36,20 +37,21 @@ class DatabaseUnavailable(Exception):
 
 
 class Database:
-    """Owns the embedded server (if any), the Piccolo engine and its connection pool."""
+    """Owns the embedded server (if any), the connection pool requests use, and the Piccolo
+    engine (tables and migrations; it opens connections of its own when it needs them)."""
 
     def __init__(self, settings: Settings, database_url: str | None = None) -> None:
         self.settings = settings
         self.url = database_url or settings.database_url
         self.engine: PostgresEngine | None = None
+        self._pool: Pool | None = None
         self._server: ServerHandle | None = None
 
     @property
-    def pool(self) -> asyncpg.Pool:
-        """The asyncpg pool; only valid between :meth:`connect` and :meth:`close`."""
-        assert self.engine is not None and self.engine.pool is not None, "database not connected"
-        pool: asyncpg.Pool = self.engine.pool
-        return pool
+    def pool(self) -> Pool:
+        """The connection pool; only valid between :meth:`connect` and :meth:`close`."""
+        assert self._pool is not None, "database not connected"
+        return self._pool
 
     async def resolve_url(self) -> str:
         """The DSN to use: the configured one, or the embedded server's (started on demand)."""
@@ -64,24 +66,29 @@ class Database:
         """Open the pool and bind the tables to this engine."""
         global _current_engine
         url = await self.resolve_url()
-        engine = PostgresEngine(config={"dsn": url}, extensions=(), log_queries=False)
+        options = self.connect_options()
+        pool = Pool(
+            lambda: asyncpg.connect(url, **options),
+            min_size=self.settings.pool_min_size,
+            max_size=self.settings.pool_max_size,
+        )
         try:
-            await engine.start_connection_pool(**self.pool_options())
+            await pool.open()
         except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            await pool.close(grace=0)
             raise DatabaseUnavailable(f"cannot connect to the database: {_describe(exc)}") from None
+        self._pool = pool
+        engine = PostgresEngine(config={"dsn": url}, extensions=(), log_queries=False)
         self.engine = engine
         bound: tuple[type[Table], ...] = (*TABLES, Migration)
         for table in bound:  # Piccolo caches an engine per table; bind them to this one
             table._meta.db = engine
         _current_engine = engine
 
-    def pool_options(self) -> dict[str, Any]:
-        """asyncpg pool arguments: sizes, timeouts, and the server-side statement timeout."""
+    def connect_options(self) -> dict[str, Any]:
+        """``asyncpg.connect`` arguments: timeouts and the server-side statement timeout."""
         return {
-            "min_size": min(self.settings.pool_min_size, self.settings.pool_max_size),
-            "max_size": self.settings.pool_max_size,
             "timeout": self.settings.db_connect_timeout_s,
-            "reset": rollback_if_open,
             "command_timeout": self.settings.statement_timeout_ms / 1000 + 5,
             "server_settings": {
                 "statement_timeout": str(self.settings.statement_timeout_ms),
@@ -92,8 +99,9 @@ class Database:
     async def close(self, *, keep_server: bool = False) -> None:
         """Close the pool, then release the embedded server unless asked to keep it."""
         global _current_engine
-        if self.engine is not None and self.engine.pool is not None:
-            await self.engine.close_connection_pool()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         if _current_engine is self.engine:
             _current_engine = None
         self.engine = None
@@ -106,15 +114,10 @@ class Database:
             stop_embedded(self._server)
             self._server = None
 
-    def acquire(self) -> Any:
+    def acquire(self) -> Lease:
         """A pooled connection, waiting at most ``pool_acquire_timeout_s`` (then TimeoutError,
-        answered 503): an exhausted pool refuses instead of queueing forever. With an idle
-        connection at hand there is nothing to wait for, and no timer is armed (a timeout costs
-        asyncpg a task per acquire)."""
-        pool = self.pool
-        if pool.get_idle_size():
-            return pool.acquire()
-        return pool.acquire(timeout=self.settings.pool_acquire_timeout_s)
+        answered 503): an exhausted pool refuses instead of queueing forever."""
+        return self.pool.acquire(self.settings.pool_acquire_timeout_s)
 
     async def read(self, sql: str, *params: Any) -> list[asyncpg.Record]:
         """One read-only statement, retried once on a fresh connection if the one it got had
@@ -139,16 +142,6 @@ class Database:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
             return False
         return True
-
-
-async def rollback_if_open(conn: asyncpg.Connection) -> None:
-    """Reset a connection returned to the pool only as far as this service can leave it dirty.
-
-    asyncpg's default reset also runs RESET ALL, CLOSE ALL, UNLISTEN * and unlocks advisory
-    locks: a round trip on every request for session state this service never changes.
-    """
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
 
 
 async def ensure_database(admin_url: str, name: str) -> None:

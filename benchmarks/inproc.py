@@ -1,0 +1,234 @@
+"""App-only CPU per request: the service's ASGI app and the ceiling's, called in-process.
+
+No HTTP server and no wrk: each request is a direct ``app(scope, receive, send)`` call from
+``--concurrency`` tasks, and the figure is this process's CPU time (``time.process_time``) per
+request, which leaves out PostgreSQL and the load generator. It answers "did this change make
+the Python side cheaper?" in seconds and with far less noise than a wrk run — a development
+tool; the targets are judged by ``run.py`` only.
+
+    python benchmarks/inproc.py [--ops get,list,create_ghost,replace] [--requests 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+USER = "bench"
+PASSWORD = "bench-password-123"
+
+App = Callable[..., Any]
+
+
+async def call(
+    app: App, method: str, path: str, body: bytes = b"", token: str = "", query: str = ""
+) -> tuple[int, bytes]:
+    headers = [(b"host", b"localhost"), (b"content-type", b"application/json")]
+    if token:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    sent = False
+    out: dict[str, Any] = {"status": 0, "body": b""}
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            out["status"] = message["status"]
+        else:
+            out["body"] += message.get("body", b"")
+
+    await app(scope, receive, send)
+    return out["status"], out["body"]
+
+
+async def lifespan(app: App) -> tuple[asyncio.Task[None], asyncio.Queue[dict[str, Any]]]:
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    started = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        return await inbox.get()
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"].endswith(".failed"):
+            raise RuntimeError(message)
+        started.set()
+
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+    await inbox.put({"type": "lifespan.startup"})
+    await started.wait()
+    return task, inbox
+
+
+def ghost(name: str, prompt: str) -> bytes:
+    return json.dumps(
+        {
+            "apiVersion": "agent.wecode.io/v1",
+            "kind": "Ghost",
+            "metadata": {"name": name, "labels": {"tier": "bench"}},
+            "spec": {"systemPrompt": prompt},
+        }
+    ).encode()
+
+
+class Op:
+    def __init__(self, app: App, token: str, base: str) -> None:
+        self.app, self.token, self.base = app, token, base
+        self.n = 0
+
+    async def __call__(self, op: str, worker: int) -> int:
+        self.n += 1
+        n = self.n
+        if op == "get":
+            status, _ = await call(
+                self.app, "GET", f"{self.base}/ghosts/seed-{n % 100:04d}", token=self.token
+            )
+        elif op == "list":
+            status, _ = await call(
+                self.app, "GET", f"{self.base}/ghosts", token=self.token, query="limit=100"
+            )
+        elif op == "create_ghost":
+            name = f"g-{os.getpid()}-{id(self) % 10000}-{n}"
+            status, _ = await call(
+                self.app, "POST", f"{self.base}/ghosts", ghost(name, "x"), self.token
+            )
+        elif op == "replace":
+            name = f"seed-{n % 100:04d}"
+            status, _ = await call(
+                self.app,
+                "PUT",
+                f"{self.base}/ghosts/{name}",
+                ghost(name, f"w{worker} {n}"),
+                self.token,
+            )
+        else:
+            raise SystemExit(f"unknown op {op}")
+        return status
+
+
+async def measure(op: Op, name: str, requests: int, concurrency: int) -> float:
+    per_task = requests // concurrency
+    statuses: dict[int, int] = {}
+
+    async def worker(i: int) -> None:
+        for _ in range(per_task):
+            status = await op(name, i)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    gc.collect()
+    cpu = time.process_time()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    cpu = time.process_time() - cpu
+    done = per_task * concurrency
+    bad = {s: c for s, c in statuses.items() if s >= 300}
+    if bad:
+        raise SystemExit(f"{name}: non-2xx answers {bad}")
+    return cpu / done * 1e6
+
+
+async def main(args: argparse.Namespace) -> None:
+    import uvloop
+
+    from wegent.app import create_app
+    from wegent.db.embedded import start_embedded, stop_embedded
+    from wegent.db.engine import ensure_database
+    from wegent.settings import load_settings
+
+    tmp = Path(tempfile.mkdtemp(prefix="wegent-inproc-"))
+    server = start_embedded(tmp / "pg")
+    try:
+        await ensure_database(server.get_uri(), "inproc")
+        url = server.get_uri(database="inproc")
+        os.environ.update(
+            WEGENT_DATABASE_URL=url,
+            WEGENT_DATA_DIR=str(tmp / "data"),
+            WEGENT_JWT_SECRET=secrets.token_urlsafe(48),
+            WEGENT_SECRET_KEY=secrets.token_urlsafe(48),
+            WEGENT_ARGON2_PROFILE="test",
+            WEGENT_MAX_IN_FLIGHT="100000",
+            CEILING_USER=USER,
+        )
+        if args.service_app:
+            module, _, factory = args.service_app.partition(":")
+            service = getattr(__import__(module, fromlist=[factory]), factory)()
+        else:
+            service = create_app(load_settings())
+        import ceiling
+
+        apps = {"service": service, "ceiling": ceiling.app}
+        spans = [await lifespan(a) for a in apps.values()]
+        register = json.dumps({"username": USER, "password": PASSWORD}).encode()
+        status, body = await call(service, "POST", "/api/v1/auth/register", register)
+        assert status == 201, body
+        status, body = await call(service, "POST", "/api/v1/auth/login", register)
+        token = json.loads(body)["access_token"]
+        base = f"/api/v1/namespaces/{USER}"
+        for i in range(101):
+            status, body = await call(
+                service, "POST", f"{base}/ghosts", ghost(f"seed-{i:04d}", "s"), token
+            )
+            assert status == 201, body
+        for name in args.ops.split(","):
+            results = {}
+            for _ in range(args.rounds):
+                for label, app in apps.items():
+                    op = Op(app, token, base)
+                    await measure(op, name, args.requests // 4, args.concurrency)  # warm-up
+                    cpu = await measure(op, name, args.requests, args.concurrency)
+                    results.setdefault(label, []).append(cpu)
+            ours, ceil = min(results["service"]), min(results["ceiling"])
+            print(
+                f"{name:14s} app CPU µs/req: service {ours:6.1f}  ceiling {ceil:6.1f}"
+                f"  ratio {ceil / ours:.2f}"
+            )
+        for task, inbox in spans:
+            await inbox.put({"type": "lifespan.shutdown"})
+            await asyncio.wait_for(task, 10)
+    finally:
+        stop_embedded(server)
+        shutil.rmtree(tmp, ignore_errors=True)
+    del uvloop
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", default="get,list,create_ghost,replace")
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--service-app", help="MODULE:FACTORY instead of wegent.app:create_app")
+    import uvloop
+
+    uvloop.run(main(parser.parse_args()))
