@@ -18,7 +18,7 @@ from wegent import __version__
 from wegent.api import auth, batch, namespaces, resources, users
 from wegent.api.bodies import warning_headers
 from wegent.api.errors import EXCEPTION_HANDLERS
-from wegent.api.fastpath import FastReads
+from wegent.api.fastpath import FastPath
 from wegent.api.health import healthz, readyz
 from wegent.api.limits import Busy, InFlight, refuse
 from wegent.auth.policy import policy
@@ -52,9 +52,9 @@ ROUTES = [
 
 class WegentApp(Litestar):
     """Litestar, with two things in front of its router: the in-flight limit (so refusing is
-    cheap) and the fast path for plain reads (see ``wegent.api.fastpath``)."""
+    cheap) and the fast path for the plain resource operations (``wegent.api.fastpath``)."""
 
-    fast_reads: FastReads
+    fast_path: FastPath | None
     in_flight: InFlight
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -67,7 +67,8 @@ class WegentApp(Litestar):
             await refuse(send)
             return
         try:
-            if scope["method"] != "GET" or not await self.fast_reads.handle(scope, receive, send):
+            fast = self.fast_path
+            if fast is None or not await fast.handle(scope, receive, send):
                 await super().__call__(scope, receive, send)
         finally:
             if counted:
@@ -125,7 +126,9 @@ def create_app(settings: Settings | None = None) -> WegentApp:
     app.state.settings = settings
     app.state.db = db
     app.state.services = services
-    app.fast_reads = FastReads(services)
+    app.fast_path = FastPath(
+        services, max_body_bytes=settings.max_body_bytes, cors=bool(settings.cors_origins)
+    )
     app.in_flight = InFlight(settings.max_in_flight)
     return app
 

@@ -106,6 +106,11 @@ async def test_cors_is_closed_unless_configured(
             "/api/v1/kinds/ghosts", headers={**preflight, "Origin": "https://evil.example"}
         )
         assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+        for method in ("GET", "POST", "DELETE"):  # the fast path leaves these to the framework
+            path = "/api/v1/kinds/ghosts" + ("/g" if method == "DELETE" else "")
+            cross = await http.request(method, path, headers={"Origin": "https://app.example"})
+            assert cross.status_code == 401
+            assert cross.headers["access-control-allow-origin"] == "https://app.example"
 
 
 async def test_options_needs_no_token(client: httpx.AsyncClient) -> None:

@@ -69,13 +69,8 @@ class StrictBody(AbstractDTO[T], Generic[T]):
         return self._decode(value)
 
     def _check_media_type(self) -> None:
-        raw = self.asgi_connection.headers.get("content-type", "application/json")
-        media_type = raw.split(";", 1)[0].strip().lower()
-        if media_type not in self.accepted_media_types:
-            raise UnsupportedMediaType(
-                f'content type "{media_type}" is not supported; use one of: '
-                + ", ".join(sorted(self.accepted_media_types))
-            )
+        content_type = self.asgi_connection.headers.get("content-type")
+        check_media_type(content_type, self.accepted_media_types)
 
     def _decode(self, value: object) -> Any:
         connection = self.asgi_connection
@@ -84,6 +79,16 @@ class StrictBody(AbstractDTO[T], Generic[T]):
         if decoded.warnings:
             connection.scope.setdefault("state", {})[WARNINGS_KEY] = decoded.warnings
         return decoded.value
+
+
+def check_media_type(content_type: str | None, accepted: frozenset[str]) -> None:
+    """415 unless the body's media type (JSON when not given) is one of ``accepted``."""
+    media_type = (content_type or "application/json").split(";", 1)[0].strip().lower()
+    if media_type not in accepted:
+        raise UnsupportedMediaType(
+            f'content type "{media_type}" is not supported; use one of: '
+            + ", ".join(sorted(accepted))
+        )
 
 
 _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
@@ -123,10 +128,15 @@ class MergePatchBody(StrictBody[T]):
     def _decode(self, value: object) -> Any:
         if not isinstance(value, bytes | bytearray | memoryview):
             return value
-        try:
-            return msgspec.json.decode(value)
-        except msgspec.DecodeError as exc:
-            raise BadRequest(f"request body is not valid JSON: {exc}") from None
+        return decode_merge_patch(value)
+
+
+def decode_merge_patch(body: bytes | bytearray | memoryview) -> Any:
+    """Any JSON value (it is validated once merged), or 400 when the body is not JSON."""
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
 
 
 class ManifestsBody(StrictBody[T]):

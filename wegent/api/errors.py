@@ -105,6 +105,11 @@ _FRAMEWORK_MESSAGES = {
 }
 
 
+def framework_error(code: int) -> ApiError:
+    """The answer Litestar's own refusal with this code gets (for paths that bypass it)."""
+    return ERRORS_BY_CODE[code](_FRAMEWORK_MESSAGES[code])
+
+
 def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     """Litestar's own errors: route misses, wrong methods, body limits, malformed input."""
     cls = ERRORS_BY_CODE.get(exc.status_code)

@@ -1,45 +1,70 @@
-"""The two hottest reads answered before Litestar routes the request.
+"""The resource operations that are most of the traffic, answered before Litestar routes them.
 
-Reading one object and listing a page are most of the traffic. Their plain form — a GET on
-``/api/v1/kinds/{plural}[/{name}]`` or ``/api/v1/namespaces/{NS}/{plural}[/{name}]`` with known
-query parameters and well-formed values — is answered here with the same policy check and the
-same service call the route's handler makes, without the framework's per-request machinery
-(routing, dependency injection, signature parsing, response objects: about two thirds of what
-a read cost). Anything else returns False and goes to Litestar, so unusual requests get
-exactly the framework's answers (its 400s included); the tests compare both paths byte for byte.
+GET one, list, create, replace, merge-patch and delete, in their plain form — on
+``/api/v1/kinds/{plural}[/{name}]`` or ``/api/v1/namespaces/{NS}/{plural}[/{name}]``, with only
+the query parameters the route documents and well-formed values — are answered here with the
+same policy check, the same body checks and the same service call the route's handler makes,
+without the framework's per-request machinery (routing, dependency injection, signature
+parsing, DTOs, response objects, middleware: about two thirds of what a request cost). Anything
+else returns False and goes to Litestar, so unusual requests get exactly the framework's
+answers (its 400s included); ``tests/api/test_fastpath.py`` runs the same requests through
+both paths and compares statuses, headers and bodies.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from litestar.types import Receive, Scope, Send
 
-from wegent.api.errors import error_for, status_body
+from wegent.api.bodies import (
+    MergePatchBody,
+    StrictBody,
+    check_media_type,
+    decode_merge_patch,
+    warning_value,
+)
+from wegent.api.errors import error_for, framework_error, status_body
 from wegent.auth.policy import policy
+from wegent.resources.decode import decode
+from wegent.resources.envelope import input_type
 from wegent.resources.meta import NAME_PATTERN
-from wegent.resources.registry import BY_PLURAL
-from wegent.resources.service import Caller, ListQuery
+from wegent.resources.registry import BY_PLURAL, KindInfo
+from wegent.resources.service import Caller, CRDService, ListQuery
 from wegent.services import Services
+
+Headers = list[tuple[bytes, bytes]]
+Answer = tuple[int, bytes, Headers]
 
 _NAME = re.compile(NAME_PATTERN)
 _BOOLEANS = {"true": True, "false": False}
+_FIELD_VALIDATION = frozenset({"Strict", "Warn", "Ignore"})
 _JSON = (b"content-type", b"application/json")
-_GET_POLICY = policy("read")
-_LIST_POLICY = policy("read", all_namespaces=True)
-GET_PARAMETERS = frozenset({"namespace"})
-LIST_PARAMETERS = frozenset(
+_READ = policy("read")
+_LIST = policy("read", all_namespaces=True)
+_WRITE = policy("write")
+_GET_PARAMETERS = frozenset({"namespace"})
+_LIST_PARAMETERS = frozenset(
     {"namespace", "limit", "continue", "labelSelector", "deleted", "allNamespaces"}
 )
+_WRITE_PARAMETERS = frozenset({"namespace", "dryRun", "fieldValidation"})
+_DELETE_PARAMETERS = frozenset({"namespace", "dryRun", "force"})
 
 
-class FastReads:
-    """Answers plain GET-one and list requests; ``handle`` says whether it did."""
+class Disconnected(Exception):
+    """The client went away before its body arrived."""
 
-    def __init__(self, services: Services) -> None:
+
+class FastPath:
+    """Answers the plain resource operations; ``handle`` says whether it did."""
+
+    def __init__(self, services: Services, *, max_body_bytes: int, cors: bool) -> None:
         self._services = services
+        self._max_body = max_body_bytes
+        self._cors = cors  # CORS headers are the framework's: leave cross-origin calls to it
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> bool:
         route = _route(scope["path"])
@@ -47,36 +72,183 @@ class FastReads:
             return False
         namespace, plural, name = route
         info = BY_PLURAL.get(plural)
-        if info is None or (name is None and info.kind == "Task"):  # task lists take filters
+        if info is None or (name is not None and not _plain_name(name)):
             return False
-        query = _query(scope, GET_PARAMETERS if name else LIST_PARAMETERS)
-        if query is None or not (_plain_name(name) if name else _plain_list(query)):
+        method: str = scope["method"]  # type: ignore[typeddict-item]
+        operation = self._operation(method, info, name)
+        if operation is None:
+            return False
+        run, opt, known = operation
+        query = _query(scope, known)
+        if query is None or not _plain_query(query) or (self._cors and _origin(scope)):
             return False
         try:
             principal, resolved = await self._services.guard.check(
-                _GET_POLICY if name else _LIST_POLICY,
+                opt,
                 _header(scope, b"authorization"),
                 namespace or query.get("namespace"),
                 query.get("allNamespaces") == "true",
             )
             assert principal is not None
             caller = Caller(principal, resolved or "")
-            service = self._services.resources[info.kind]
-            if name:
-                body = await service.get(caller, name)
-            else:
-                body = await service.list_objects(caller, _list_query(query))
+            status, body, headers = await run(
+                self._services.resources[info.kind], caller, name, query, scope, receive
+            )
+        except Disconnected:
+            return True  # nobody to answer
         except Exception as exc:  # every failure answers the Status the handler would give
             error = error_for(exc)
-            headers = [_JSON, *((k.lower().encode(), v.encode()) for k, v in error.headers.items())]
-            await _send(send, error.code, status_body(error), headers)
+            headers = [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+            await _send(send, error.code, status_body(error), [_JSON, *headers])
             return True
-        await _send(send, 200, body, [_JSON])
+        await _send(send, status, body, headers)
         return True
+
+    def _operation(
+        self, method: str, info: KindInfo, name: str | None
+    ) -> tuple[Operation, dict[str, Any], frozenset[str]] | None:
+        if method == "GET":
+            if name is not None:
+                return _get, _READ, _GET_PARAMETERS
+            if info.kind != "Task":  # task lists take filters: the handler's
+                return _list, _LIST, _LIST_PARAMETERS
+            return None
+        if method == "POST" and name is None:
+            return self._create, _WRITE, _WRITE_PARAMETERS
+        if name is None:
+            return None
+        if method == "PUT":
+            return self._replace, _WRITE, _WRITE_PARAMETERS
+        if method == "PATCH":
+            return self._patch, _WRITE, _WRITE_PARAMETERS
+        if method == "DELETE":
+            return _delete, _WRITE, _DELETE_PARAMETERS
+        return None
+
+    async def _create(
+        self,
+        service: CRDService[Any],
+        caller: Caller,
+        name: str | None,
+        query: dict[str, str],
+        scope: Scope,
+        receive: Receive,
+    ) -> Answer:
+        body = await self._body(scope, receive, StrictBody.accepted_media_types)
+        decoded = decode(body, input_type(service.kind), field_validation=_validation(query))
+        created = await service.create(caller, decoded.value, dry_run="dryRun" in query)
+        return 201, created, _with_warnings(decoded.warnings)
+
+    async def _replace(
+        self,
+        service: CRDService[Any],
+        caller: Caller,
+        name: str | None,
+        query: dict[str, str],
+        scope: Scope,
+        receive: Receive,
+    ) -> Answer:
+        assert name is not None
+        body = await self._body(scope, receive, StrictBody.accepted_media_types)
+        decoded = decode(body, input_type(service.kind), field_validation=_validation(query))
+        replaced = await service.replace(caller, name, decoded.value, dry_run="dryRun" in query)
+        return 200, replaced, _with_warnings(decoded.warnings)
+
+    async def _patch(
+        self,
+        service: CRDService[Any],
+        caller: Caller,
+        name: str | None,
+        query: dict[str, str],
+        scope: Scope,
+        receive: Receive,
+    ) -> Answer:
+        assert name is not None
+        body = await self._body(scope, receive, MergePatchBody.accepted_media_types)
+        patched, warnings = await service.patch(
+            caller,
+            name,
+            decode_merge_patch(body),
+            field_validation=_validation(query),
+            dry_run="dryRun" in query,
+        )
+        return 200, patched, _with_warnings(warnings)
+
+    async def _body(self, scope: Scope, receive: Receive, accepted: frozenset[str]) -> bytes:
+        """The request body, refused as the framework refuses it: 413 over the size limit
+        (announced or streamed), then 415 for a media type the route does not take."""
+        announced = _header(scope, b"content-length")
+        if announced is not None and announced.isdigit() and int(announced) > self._max_body:
+            raise framework_error(413)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise Disconnected()
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > self._max_body:
+                    raise framework_error(413)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        check_media_type(_header(scope, b"content-type"), accepted)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+Operation = Callable[
+    [CRDService[Any], Caller, "str | None", dict[str, str], Scope, Receive], Awaitable[Answer]
+]
+
+
+async def _get(
+    service: CRDService[Any],
+    caller: Caller,
+    name: str | None,
+    query: dict[str, str],
+    scope: Scope,
+    receive: Receive,
+) -> Answer:
+    assert name is not None
+    return 200, await service.get(caller, name), [_JSON]
+
+
+async def _list(
+    service: CRDService[Any],
+    caller: Caller,
+    name: str | None,
+    query: dict[str, str],
+    scope: Scope,
+    receive: Receive,
+) -> Answer:
+    listing = ListQuery(
+        limit=int(query.get("limit", "500")),
+        continue_token=query.get("continue"),
+        label_selector=query.get("labelSelector"),
+        deleted=_BOOLEANS[query.get("deleted", "false")],
+        all_namespaces=_BOOLEANS[query.get("allNamespaces", "false")],
+    )
+    return 200, await service.list_objects(caller, listing), [_JSON]
+
+
+async def _delete(
+    service: CRDService[Any],
+    caller: Caller,
+    name: str | None,
+    query: dict[str, str],
+    scope: Scope,
+    receive: Receive,
+) -> Answer:
+    assert name is not None
+    force = _BOOLEANS[query.get("force", "false")]
+    await service.delete(caller, name, force=force, dry_run="dryRun" in query)
+    return 204, b"", []
 
 
 def _route(path: str) -> tuple[str | None, str, str | None] | None:
-    """(namespace from the path, plural, name) of a resource GET path, else None."""
+    """(namespace from the path, plural, name) of a resource path, else None."""
     parts = path.split("/")
     if len(parts) < 5 or parts[1] != "api" or parts[2] != "v1":
         return None
@@ -91,24 +263,26 @@ def _plain_name(name: str) -> bool:
     return len(name) <= 63 and _NAME.match(name) is not None
 
 
-def _plain_list(query: dict[str, str]) -> bool:
+def _plain_query(query: dict[str, str]) -> bool:
+    """Every value the way the handler's signature would take it without a 400."""
     limit = query.get("limit", "500")
     return (
         limit.isdigit()
         and 1 <= int(limit) <= 1000
         and query.get("deleted", "false") in _BOOLEANS
         and query.get("allNamespaces", "false") in _BOOLEANS
+        and query.get("force", "false") in _BOOLEANS
+        and query.get("dryRun", "All") == "All"
+        and query.get("fieldValidation", "Warn") in _FIELD_VALIDATION
     )
 
 
-def _list_query(query: dict[str, str]) -> ListQuery:
-    return ListQuery(
-        limit=int(query.get("limit", "500")),
-        continue_token=query.get("continue"),
-        label_selector=query.get("labelSelector"),
-        deleted=_BOOLEANS[query.get("deleted", "false")],
-        all_namespaces=_BOOLEANS[query.get("allNamespaces", "false")],
-    )
+def _validation(query: dict[str, str]) -> str:
+    return query.get("fieldValidation", "Warn")
+
+
+def _with_warnings(warnings: list[str]) -> Headers:
+    return [_JSON, *((b"warning", warning_value(w)) for w in warnings)]
 
 
 def _query(scope: Scope, known: frozenset[str]) -> dict[str, str] | None:
@@ -130,7 +304,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+def _origin(scope: Scope) -> bool:
+    return _header(scope, b"origin") is not None
+
+
+async def _send(send: Send, status: int, body: bytes, headers: Headers) -> None:
     start: Any = {
         "type": "http.response.start",
         "status": status,
