@@ -382,7 +382,8 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu(root: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its descendants."""
+    """CPU seconds (user + system) used so far by a process and its descendants, the exited
+    ones included (a parent's cutime/cstime: PostgreSQL backends come and go)."""
     stats: dict[int, tuple[int, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -392,7 +393,8 @@ def tree_cpu(root: int) -> float:
         except OSError:
             continue
         fields = text[text.rindex(")") + 2 :].split()
-        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])))
+        used = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        stats[int(entry.name)] = (int(fields[1]), used)
     wanted, frontier = {root}, [root]
     while frontier:
         parent = frontier.pop()
