@@ -21,6 +21,7 @@ from wegent.api.errors import EXCEPTION_HANDLERS
 from wegent.api.fastpath import FastPath
 from wegent.api.health import healthz, readyz
 from wegent.api.limits import Busy, InFlight, refuse
+from wegent.api.options import allow_every_method
 from wegent.auth.policy import policy
 from wegent.db.engine import Database
 from wegent.db.migrate import migrate
@@ -97,7 +98,7 @@ def create_app(settings: Settings | None = None) -> WegentApp:
         before_request=services.guard.before_request,
         dependencies={"services": Provide(lambda: services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[warning_headers],
+        middleware=[warning_headers, allow_every_method],
         cors_config=CORSConfig(
             allow_origins=list(settings.cors_origins),
             allow_headers=["Authorization", "Content-Type"],
