@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 
 from tests.helpers import Account, register, status_body, unique
@@ -507,3 +508,28 @@ async def test_an_empty_resource_version_means_unset(api: Api) -> None:
     replaced = await api.replace("ghosts", "rv0", ghost("rv0", prompt="x", resourceVersion=""))
     assert replaced.status_code == 200
     assert replaced.json()["spec"]["systemPrompt"] == "x"
+
+
+@pytest.mark.parametrize("version", ["abc", "1.5", "²", "٣", "1" * 19, "9" * 32, " 1", "1\n"])
+async def test_a_resource_version_that_is_not_ours_is_422(api: Api, version: str) -> None:
+    """Decimal digits only (not other scripts' digits, "²" was a 500), at most 18 of them
+    (a longer one could not be compared with the stored bigint: it was a causeless 422)."""
+    await api.must_create("ghosts", ghost("rv1"))
+    for write in (
+        api.replace("ghosts", "rv1", ghost("rv1", resourceVersion=version)),
+        api.patch("ghosts", "rv1", {"metadata": {"resourceVersion": version}}),
+    ):
+        response = await write
+        assert response.status_code == 422, response.text
+        quoted = msgspec.json.encode(version).decode()
+        message = f"Invalid value: {quoted}: must be a resourceVersion from this server"
+        assert response.json()["details"]["causes"] == [
+            {"reason": "FieldValueInvalid", "message": message, "field": "metadata.resourceVersion"}
+        ]
+
+
+async def test_the_longest_resource_version_is_a_stale_one(api: Api) -> None:
+    await api.must_create("ghosts", ghost("rv2"))
+    response = await api.replace("ghosts", "rv2", ghost("rv2", resourceVersion="9" * 18))
+    assert response.status_code == 409
+    assert response.json()["reason"] == "Conflict"

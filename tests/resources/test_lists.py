@@ -148,3 +148,15 @@ async def test_paging_under_concurrent_writes_never_repeats_or_skips(api: Api) -
     assert len(seen) == len(set(seen))
     assert set(stable) <= set(seen)
     assert seen == sorted(seen)
+
+
+async def test_all_namespaces_still_needs_a_well_formed_namespace(api: Api) -> None:
+    """The namespace is ignored when listing every namespace, but a malformed one is still
+    the 400 it is everywhere else."""
+    bad = Api(api.client, api.account, "Not-A-Label", api.family)
+    response = await bad.list("ghosts", params={"allNamespaces": "true"})
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        "invalid namespace name 'Not-A-Label': must be a DNS label"
+    )
+    assert (await api.list("ghosts", params={"allNamespaces": "true"})).status_code == 200

@@ -93,11 +93,13 @@ class PolicyGuard:
         if name == "admin" and not principal.is_admin:
             raise Forbidden(f'user "{principal.username}" is not an admin')
         verb = _VERBS.get(name)
-        if verb is None or (all_namespaces and opt.get("all_namespaces")):
-            return principal, None  # an all-namespaces list is limited to what the caller reads
+        if verb is None:
+            return principal, None
         requested = namespace or DEFAULT
         if len(requested) > 63 or not _NAMESPACE.match(requested):
             raise BadRequest(f"invalid namespace name {requested[:70]!r}: must be a DNS label")
+        if all_namespaces and opt.get("all_namespaces"):
+            return principal, None  # an all-namespaces list is limited to what the caller reads
         return principal, await self._access.require(principal, requested, verb)
 
     async def authenticate(self, authorization: str | None) -> Principal:

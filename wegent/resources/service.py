@@ -7,6 +7,7 @@ query) and the write (one statement); uniqueness and preconditions come from the
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from wegent.errors import (
 from wegent.resources.decode import decode
 from wegent.resources.envelope import ResourceInput, input_type
 from wegent.resources.manifests import merge_patch
+from wegent.resources.meta import RESOURCE_VERSION_PATTERN
 from wegent.resources.paging import Pager
 from wegent.resources.references import Reference, References, ref_key
 from wegent.resources.registry import KindInfo
@@ -46,6 +48,7 @@ from wegent.resources.store import (
 SpecT = TypeVar("SpecT", bound=msgspec.Struct)
 AVAILABLE = b'{"state":"Available","message":null}'
 _json = msgspec.json.Encoder()
+_RESOURCE_VERSION = re.compile(RESOURCE_VERSION_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -444,14 +447,15 @@ class CRDService(Generic[SpecT]):
         """The version a write is conditional on; none (or "", Kubernetes' unset) means none."""
         if not version:
             return None
-        if not version.isdigit():
+        if not _RESOURCE_VERSION.match(version):
             raise invalid(
                 self.kind,
                 name,
                 [
                     Cause(
                         "FieldValueInvalid",
-                        f'Invalid value: "{version}": must be a resourceVersion from this server',
+                        f"Invalid value: {_json.encode(version).decode()}: "
+                        "must be a resourceVersion from this server",
                         "metadata.resourceVersion",
                     )
                 ],
