@@ -11,7 +11,6 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from wegent import __version__
@@ -21,6 +20,7 @@ from wegent.api.errors import EXCEPTION_HANDLERS
 from wegent.api.fastpath import FastPath
 from wegent.api.health import healthz, readyz
 from wegent.api.limits import Busy, InFlight, refuse
+from wegent.api.openapi import DocumentConfig
 from wegent.api.options import allow_every_method
 from wegent.auth.policy import policy
 from wegent.db.engine import Database
@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> WegentApp:
         else None,
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(
+        openapi_config=DocumentConfig(
             title="Wegent resource API",
             version=__version__,
             components=Components(

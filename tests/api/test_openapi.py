@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
+import jsonschema_rs
+import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar import Litestar
 
 from tests.auth.test_authorization import route_table
-from wegent.resources.registry import KINDS
+from tests.helpers import Account, register
+from wegent.api.bodies import BODY_TYPES
+from wegent.api.openapi import NAMESPACE_OR_EMPTY
+from wegent.resources.decode import NO_NUL, decode
+from wegent.resources.envelope import input_type
+from wegent.resources.meta import (
+    LABEL_KEY_PATTERN,
+    LABEL_VALUE_PATTERN,
+    NAME_PATTERN,
+    NAMESPACE_PATTERN,
+    RESOURCE_VERSION_PATTERN,
+    label_value_problems,
+    qualified_name_problems,
+)
+from wegent.resources.registry import BY_KIND, KINDS
+
+SKILL = {"description": "d"}
+TEAM = {"members": [{"botRef": {"name": "b"}}], "collaborationModel": "solo"}
+REPOSITORY = {"gitUrl": "u", "gitRepo": "r", "branchName": "b", "gitDomain": "d"}
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +41,26 @@ async def document(client: httpx.AsyncClient) -> dict[str, Any]:
     assert response.status_code == 200
     body: dict[str, Any] = response.json()
     return body
+
+
+@pytest.fixture(scope="module")
+async def writer(client: httpx.AsyncClient) -> Account:
+    """An account whose namespace holds a Bot "b" (for Teams) and a Shell "b" (bindShells)."""
+    account = await register(client)
+    base = f"/api/v1/namespaces/{account.username}"
+    for plural, body in (
+        ("ghosts", {"metadata": {"name": "g"}, "spec": {"systemPrompt": "p"}}),
+        (
+            "bots",
+            {
+                "metadata": {"name": "b"},
+                "spec": {"ghostRef": {"name": "g"}, "shellRef": {"name": "Chat"}},
+            },
+        ),
+    ):
+        response = await client.post(f"{base}/{plural}", json=body, headers=account.headers)
+        assert response.status_code == 201, response.text
+    return account
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -46,11 +89,24 @@ async def test_every_kind_has_its_own_schemas(document: dict[str, Any]) -> None:
     for info in KINDS:
         for name in (info.kind, f"{info.kind}Input", f"{info.kind}List", f"{info.kind}Spec"):
             assert name in schemas, name
-        post = document["paths"][f"/api/v1/namespaces/{{namespace}}/{info.plural}"]["post"]
-        body = post["requestBody"]["content"]["application/json"]["schema"]
-        assert body == {"$ref": f"#/components/schemas/{info.kind}Input"}
-        created = post["responses"]["201"]["content"]["application/json"]["schema"]
-        assert created == {"$ref": f"#/components/schemas/{info.kind}"}
+        for family in (
+            f"/api/v1/namespaces/{{namespace}}/{info.plural}",
+            f"/api/v1/kinds/{info.plural}",
+        ):
+            post = document["paths"][family]["post"]
+            body = post["requestBody"]["content"]["application/json"]["schema"]
+            assert body == {"$ref": f"#/components/schemas/{info.kind}Create"}
+            created = post["responses"]["201"]["content"]["application/json"]["schema"]
+            assert created == {"$ref": f"#/components/schemas/{info.kind}"}
+            put = document["paths"][f"{family}/{{name}}"]["put"]
+            body = put["requestBody"]["content"]["application/json"]["schema"]
+            assert body == {"$ref": f"#/components/schemas/{info.kind}Input"}
+        for name in (f"{info.kind}Input", f"{info.kind}Create"):  # F5: only the URL's kind
+            assert schemas[name]["properties"]["kind"] == {
+                "enum": [info.kind],
+                "maxLength": 63,
+                "type": ["string", "null"],
+            }
     assert schemas["Task"]["properties"]["status"] == {"$ref": "#/components/schemas/TaskStatus"}
 
 
@@ -85,3 +141,249 @@ async def test_errors_are_documented_as_status_bodies(document: dict[str, Any]) 
             assert "401" in op["responses"], (method, path)
         if "requestBody" in op:
             assert {"400", "415", "422"} <= set(op["responses"]), (method, path)
+
+
+# The document says exactly what the server accepts (docs/fuzzing.md F4-F16)
+
+
+def test_namespaces_are_documented_as_dns_labels(document: dict[str, Any]) -> None:
+    """F4: ``{namespace}`` in every path; family A takes it as ``?namespace=`` (may be empty)."""
+    for method, path, op in operations(document):
+        parameters = {(p["in"], p["name"]): p for p in op.get("parameters", [])}
+        if "{namespace}" in path:
+            assert parameters[("path", "namespace")]["schema"] == {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 63,
+                "pattern": NAMESPACE_PATTERN,
+            }, (method, path)
+        query = parameters.get(("query", "namespace"))
+        if path.startswith("/api/v1/kinds/"):
+            assert query is not None and query["schema"]["pattern"] == NAMESPACE_OR_EMPTY
+        else:
+            assert query is None, (method, path)
+
+
+@given(st.text(alphabet="a-z0.A\n", max_size=70))
+def test_the_query_namespace_pattern_is_a_dns_label_or_empty(text: str) -> None:
+    assert bool(re.search(NAMESPACE_OR_EMPTY, text)) == (
+        text == "" or (len(text) <= 63 and re.search(NAMESPACE_PATTERN, text) is not None)
+    )
+
+
+def test_request_media_types(document: dict[str, Any]) -> None:
+    """A merge patch may say so; a batch may be YAML (F6). Nothing else takes either."""
+    for method, path, op in operations(document):
+        media_types = set(op.get("requestBody", {}).get("content", {}))
+        if path.endswith(("/apply", "/delete")):
+            expected = {"application/json", "application/yaml", "application/x-yaml", "text/yaml"}
+        elif method == "PATCH" and not path.startswith("/api/v1/users"):
+            expected = {"application/json", "application/merge-patch+json"}
+        else:
+            expected = {"application/json"} if media_types else set()
+        assert media_types == expected, (method, path)
+
+
+def validator(document: dict[str, Any], component: str) -> jsonschema_rs.Validator:
+    schema = {"$ref": f"#/components/schemas/{component}", "components": document["components"]}
+    return jsonschema_rs.Draft202012Validator(schema)
+
+
+def test_batch_bodies_are_manifests(document: dict[str, Any]) -> None:
+    """F6: an array of objects or one object; YAML also an empty stream (null)."""
+    content = document["paths"]["/api/v1/namespaces/{namespace}/apply"]["post"]["requestBody"]
+    for media_type, body in content["content"].items():
+        check = jsonschema_rs.Draft202012Validator(body["schema"])
+        assert check.is_valid([{}, {"kind": "Ghost"}]) and check.is_valid({"kind": "Ghost"})
+        assert not check.is_valid([[None, None]]) and not check.is_valid(["x"])
+        assert not check.is_valid([{}] * 501) and not check.is_valid("x")
+        assert check.is_valid(None) == media_type.endswith("yaml"), media_type
+
+
+def no_nul_everywhere(node: object, where: str) -> None:
+    """Every string schema refuses U+0000 (F14)."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            no_nul_everywhere(item, f"{where}[{index}]")
+    elif isinstance(node, dict):
+        kinds = node.get("type")
+        if "string" in ([kinds] if isinstance(kinds, str) else kinds or []) and not (
+            "enum" in node or "const" in node
+        ):
+            assert re.search(node["pattern"], "a\x00b") is None, where
+        for key, value in node.items():
+            if key not in ("enum", "const", "examples"):
+                no_nul_everywhere(value, f"{where}.{key}")
+
+
+def test_request_strings_refuse_nul(document: dict[str, Any]) -> None:
+    for text in ("", "a\nb\n", "\u2028\U0001f600"):
+        assert re.search(NO_NUL, text) and jsonschema_rs.validator_for(
+            {"pattern": NO_NUL}
+        ).is_valid(text)
+    schemas = document["components"]["schemas"]
+    for name in BODY_TYPES:
+        no_nul_everywhere(schemas[name], name)
+    no_nul_everywhere(schemas["JsonValue"], "JsonValue")
+    assert not validator(document, "JsonValue").is_valid({"a": [{"b": "\x00"}]})
+    assert not validator(document, "JsonValue").is_valid({"\x00": 1})
+    assert validator(document, "JsonValue").is_valid({"a": [{"b": "c", "d": 1.5}], "e": None})
+
+
+@given(st.text(alphabet="aZ0.-_/ \n", max_size=70), st.text(alphabet="a.-/", max_size=260))
+def test_label_key_pattern_agrees_with_the_check(name: str, prefix: str) -> None:
+    """F11: what the document says of label and annotation keys, the server checks."""
+    for key in (name, f"{prefix}/{name}"):
+        documented = re.search(LABEL_KEY_PATTERN, key) is not None
+        assert documented == (not qualified_name_problems(key)), key
+
+
+@given(st.text(alphabet="aZ0.-_/ \n", max_size=70))
+def test_label_value_pattern_agrees_with_the_check(value: str) -> None:
+    documented = re.search(LABEL_VALUE_PATTERN, value) is not None and len(value) <= 63
+    assert documented == (not label_value_problems(value)), value
+
+
+EXACT = [  # (component, body, accepted by the server and by the document)
+    ("SkillCreate", {"metadata": {"name": "s1"}, "spec": {"description": "d"}}, True),
+    ("SkillCreate", {"metadata": {}, "spec": {"description": "d"}}, False),  # F10
+    ("SkillCreate", {"metadata": {"name": None}, "spec": {"description": "d"}}, False),
+    ("SkillCreate", {"metadata": {"name": "s2", "resourceVersion": ""}, "spec": SKILL}, True),
+    ("SkillCreate", {"metadata": {"name": "s3", "resourceVersion": "1"}, "spec": SKILL}, False),
+    ("SkillCreate", {"kind": "Skill", "metadata": {"name": "s4"}, "spec": SKILL}, True),
+    ("SkillCreate", {"kind": "", "metadata": {"name": "s5"}, "spec": SKILL}, False),  # F5
+    ("SkillCreate", {"kind": "Bot", "metadata": {"name": "s6"}, "spec": SKILL}, False),
+    ("SkillCreate", {"metadata": {"name": "s7", "labels": {"a b": "x"}}, "spec": SKILL}, False),
+    ("SkillCreate", {"metadata": {"name": "s8", "labels": {"x.io/a": ""}}, "spec": SKILL}, True),
+    ("SkillCreate", {"metadata": {"name": "s9", "labels": {"X.io/a": "v"}}, "spec": SKILL}, False),
+    ("SkillCreate", {"metadata": {"name": "sa", "labels": {"a": "b c"}}, "spec": SKILL}, False),
+    (
+        "SkillCreate",
+        {"metadata": {"name": "sb", "labels": {f"k{i}": "" for i in range(65)}}, "spec": SKILL},
+        False,
+    ),
+    (
+        "SkillCreate",
+        {"metadata": {"name": "sc", "annotations": {"6<(": "x"}}, "spec": SKILL},
+        False,
+    ),
+    (
+        "SkillCreate",
+        {"metadata": {"name": "sd", "annotations": {"a": "<\n>"}}, "spec": SKILL},
+        True,
+    ),
+    ("SkillCreate", {"metadata": {"name": "se"}, "spec": {"description": "a\x00b"}}, False),
+    ("SkillCreate", {"metadata": {"name": "sf"}, "spec": {**SKILL, "tags": ["t" * 64]}}, False),
+    ("SkillCreate", {"metadata": {"name": "sg"}, "spec": {**SKILL, "bindShells": [""]}}, False),
+    ("SkillCreate", {"metadata": {"name": "sh"}, "spec": {**SKILL, "bindShells": ["b"]}}, True),
+    (
+        "GhostCreate",
+        {"metadata": {"name": "g1"}, "spec": {"systemPrompt": "x", "skills": ["a b"]}},
+        False,
+    ),
+    (
+        "GhostCreate",
+        {"metadata": {"name": "g2"}, "spec": {"systemPrompt": "x", "skills": []}},
+        True,
+    ),
+    ("ShellCreate", {"metadata": {"name": "h1"}, "spec": {}}, False),  # F12
+    ("ShellCreate", {"metadata": {"name": "h2"}, "spec": {"runtime": "Chat"}}, True),
+    (
+        "ShellCreate",
+        {"metadata": {"name": "h3"}, "spec": {"shellType": None, "runtime": "Agno"}},
+        True,
+    ),
+    (
+        "ShellCreate",
+        {"metadata": {"name": "h4"}, "spec": {"shellType": "Dify", "runtime": "Dify"}},
+        True,
+    ),
+    (
+        "ShellCreate",
+        {"metadata": {"name": "h5"}, "spec": {"shellType": "Chat", "runtime": "Dify"}},
+        False,
+    ),  # F15
+    ("ShellCreate", {"metadata": {"name": "h6"}, "spec": {"shellType": None}}, False),
+    (
+        "ModelCreate",
+        {"metadata": {"name": "m1"}, "spec": {"modelConfig": {}, "contextWindow": 5.0}},
+        True,
+    ),  # F13
+    (
+        "ModelCreate",
+        {"metadata": {"name": "m2"}, "spec": {"modelConfig": {}, "costIndex": -1}},
+        False,
+    ),  # F9
+    (
+        "ModelCreate",
+        {"metadata": {"name": "m3"}, "spec": {"modelConfig": {"a": ["\x00"]}}},
+        False,
+    ),  # F14
+    (
+        "WorkspaceCreate",
+        {"metadata": {"name": "w1"}, "spec": {"repository": {**REPOSITORY, "gitRepoId": -445}}},
+        False,
+    ),
+    (
+        "WorkspaceCreate",
+        {"metadata": {"name": "w2"}, "spec": {"repository": {**REPOSITORY, "gitRepoId": 7}}},
+        True,
+    ),
+    (
+        "TeamCreate",
+        {"metadata": {"name": "t1"}, "spec": {**TEAM, "bindMode": ["a"], "bind_mode": ["b"]}},
+        False,
+    ),
+    ("TeamCreate", {"metadata": {"name": "t2"}, "spec": {**TEAM, "bind_mode": ["b"]}}, True),
+]
+
+
+@pytest.mark.parametrize(("component", "body", "accepted"), EXACT)
+async def test_the_document_and_the_server_agree(
+    document: dict[str, Any],
+    client: httpx.AsyncClient,
+    writer: Account,
+    component: str,
+    body: dict[str, Any],
+    accepted: bool,
+) -> None:
+    assert validator(document, component).is_valid(body) == accepted
+    plural = BY_KIND[component.removesuffix("Create")].plural
+    response = await client.post(
+        f"/api/v1/namespaces/{writer.username}/{plural}", json=body, headers=writer.headers
+    )
+    assert (response.status_code == 201) == accepted, response.text
+    if not accepted:
+        assert response.status_code in (400, 422), response.text
+
+
+def test_both_aliases_equal_is_the_one_thing_the_document_refuses_and_the_server_takes(
+    document: dict[str, Any],
+) -> None:
+    """No JSON Schema can say that two arrays are equal; the document asks for one of them."""
+    spec = {**TEAM, "bindMode": ["a"], "bind_mode": ["a"]}
+    assert not validator(document, "TeamSpec").is_valid(spec)
+    assert decode(
+        msgspec.json.encode({"metadata": {"name": "t"}, "spec": spec}), input_type("Team")
+    )
+
+
+def test_replace_takes_a_resource_version_of_this_server(document: dict[str, Any]) -> None:
+    """F8: on replace, digits (at most 18) or "" (unset)."""
+    check = validator(document, "Metadata")
+    for version, documented in (("", True), ("42", True), ("9" * 18, True), ("9" * 19, False)):
+        assert check.is_valid({"resourceVersion": version}) == documented
+    for version in ("abc", "²", "1.5", " 1"):
+        assert not check.is_valid({"resourceVersion": version})
+    assert re.search(RESOURCE_VERSION_PATTERN, "12\n") is None
+
+
+def test_optional_fields_keep_their_constraints(document: dict[str, Any]) -> None:
+    """F9, F16: Litestar dropped ``ge=0`` and list item constraints of optional fields."""
+    schemas = document["components"]["schemas"]
+    assert schemas["StatusUpdate"]["properties"]["progress"]["minimum"] == 0
+    assert schemas["Repository"]["properties"]["gitRepoId"]["minimum"] == 0
+    skills = schemas["GhostSpec"]["properties"]["skills"]
+    assert skills["items"]["pattern"] == NAME_PATTERN and skills["uniqueItems"] is True
+    assert schemas["SkillSpec"]["properties"]["tags"]["items"]["maxLength"] == 63
+    assert schemas["ShellSpec"]["properties"]["supportModel"]["items"]["maxLength"] == 255

@@ -239,3 +239,46 @@ async def test_batch_needs_write_access(
 ) -> None:
     response = await client.post(url(account, "apply"), json=[ghost("g")], headers=bob.headers)
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("verb", ["apply", "delete"])
+async def test_items_that_are_not_manifests_make_the_body_invalid(
+    client: httpx.AsyncClient, account: Account, verb: str
+) -> None:
+    """Each item must be an object: anything else is a 422 naming it, and nothing is done."""
+    body = [ghost("g1"), [None, None], "x", None, 1.5]
+    response = await client.post(url(account, verb), json=body, headers=account.headers)
+    assert response.status_code == 422
+    causes = [
+        {"reason": "FieldValueInvalid", "message": f"Expected `object`, got `{got}`", "field": at}
+        for at, got in (("[1]", "array"), ("[2]", "str"), ("[3]", "null"), ("[4]", "float"))
+    ]
+    message = "every manifest must be an object: " + ", ".join(
+        f"{c['field']}: {c['message']}" for c in causes
+    )
+    assert response.json() == status_body(422, "Invalid", message, details={"causes": causes})
+    api = Api(client, account, account.username, "B")
+    assert (await api.get("ghosts", "g1")).status_code == 404
+    yaml_scalar = await client.post(
+        url(account, verb), content=b"kind: Ghost\n---\n42\n", headers={**account.headers, **YAML}
+    )
+    assert yaml_scalar.status_code == 422
+    assert yaml_scalar.json()["details"]["causes"] == [
+        {"reason": "FieldValueInvalid", "message": "Expected `object`, got `int`", "field": "[1]"}
+    ]
+
+
+async def test_one_manifest_object_is_a_batch_of_one(
+    client: httpx.AsyncClient, account: Account
+) -> None:
+    response = await client.post(url(account, "apply"), json=ghost("one"), headers=account.headers)
+    assert response.json() == {
+        "success": True,
+        "message": "Applied 1/1 resources",
+        "results": [result("Ghost", "one", account.username, "created")],
+    }
+    response = await client.post(url(account, "apply"), json={}, headers=account.headers)
+    assert response.status_code == 200
+    assert response.json()["results"] == [
+        result(None, None, account.username, "failed", "kind is required")  # type: ignore[arg-type]
+    ]

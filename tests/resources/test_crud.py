@@ -533,3 +533,60 @@ async def test_the_longest_resource_version_is_a_stale_one(api: Api) -> None:
     response = await api.replace("ghosts", "rv2", ghost("rv2", resourceVersion="9" * 18))
     assert response.status_code == 409
     assert response.json()["reason"] == "Conflict"
+
+
+async def test_an_integral_float_is_an_integer(api: Api) -> None:
+    """JSON Schema's integer includes 5.0, so the server takes it where an integer goes."""
+    response = await api.create("models", model("m50", contextWindow=5.0, costIndex=1.0))
+    assert response.status_code == 201, response.text
+    assert response.json()["spec"] == {
+        "modelConfig": {"env": {"MODEL": "gpt"}},
+        "modelType": "llm",
+        "contextWindow": 5,
+        "costIndex": 1.0,
+    }
+
+
+async def test_a_nul_character_is_422_naming_the_field(api: Api) -> None:
+    response = await api.create("ghosts", ghost("nul", prompt="a\x00b"))
+    assert response.status_code == 422
+    message = "Invalid value: must not contain U+0000 (NUL)"
+    assert response.json() == status_body(
+        422,
+        "Invalid",
+        f'Ghost "nul" is invalid: spec.systemPrompt: {message}',
+        details={
+            "name": "nul",
+            "kind": "Ghost",
+            "causes": [
+                {"reason": "FieldValueInvalid", "message": message, "field": "spec.systemPrompt"}
+            ],
+        },
+    )
+    patched = await api.must_create("ghosts", ghost("nul2"))
+    response = await api.patch("ghosts", "nul2", {"metadata": {"annotations": {"n": "\x00"}}})
+    assert response.status_code == 422
+    assert response.json()["details"]["causes"] == [
+        {"reason": "FieldValueInvalid", "message": message, "field": "metadata.annotations[n]"}
+    ]
+    assert (await api.get("ghosts", "nul2")).json() == patched
+
+
+async def test_only_a_merge_patch_takes_the_merge_patch_media_type(api: Api) -> None:
+    headers = {"content-type": "application/merge-patch+json"}
+    body = b'{"metadata": {"name": "mp"}, "spec": {"systemPrompt": "p"}}'
+    response = await api.request("POST", "ghosts", content=body, headers=headers)
+    assert response.status_code == 415
+    assert response.json() == status_body(
+        415,
+        "UnsupportedMediaType",
+        'content type "application/merge-patch+json" is not supported; use one of: '
+        "application/json",
+    )
+    await api.must_create("ghosts", ghost("mp"))
+    response = await api.request("PUT", "ghosts", "mp", content=body, headers=headers)
+    assert response.status_code == 415
+    response = await api.request(
+        "PATCH", "ghosts", "mp", content=b'{"spec": {"systemPrompt": "q"}}', headers=headers
+    )
+    assert response.status_code == 200

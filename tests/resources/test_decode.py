@@ -7,11 +7,13 @@ from typing import Any
 import msgspec
 import pytest
 
+from wegent.auth.models import RegisterRequest as Register
 from wegent.errors import BadRequest, Cause, Invalid
 from wegent.resources.decode import Decoded, decode
 from wegent.resources.envelope import input_type
 from wegent.resources.meta import FieldErrors, Metadata
 from wegent.resources.specs import ShellSpec, TeamSpec
+from wegent.resources.tasks import StatusUpdate
 
 TEAM = {"members": [{"botRef": {"name": "b1"}}], "collaborationModel": "solo"}
 
@@ -396,3 +398,121 @@ def test_structs_that_allow_unknown_fields_drop_them_without_warning() -> None:
     assert decoded == Decoded(Loose(pair=Pair(low=1, high=2)), [])
     decoded = decode(b'{"pair":{"low":1,"high":2,"z":1},"other":1}', Loose)
     assert decoded == Decoded(Loose(pair=Pair(low=1, high=2)), ['unknown field "pair.z"'])
+
+
+# Integers written with a zero fraction (JSON Schema's integer includes them)
+
+
+def test_an_integral_float_is_an_integer() -> None:
+    body = encode(manifest({"modelConfig": {}, "contextWindow": 5.0, "maxOutputTokens": 1e2}))
+    spec = decode(body, input_type("Model")).value.spec
+    assert (spec.contextWindow, spec.maxOutputTokens) == (5, 100)
+    assert type(spec.contextWindow) is int and type(spec.maxOutputTokens) is int
+
+
+def test_an_integral_float_takes_the_bounds_of_the_integer() -> None:
+    repository = {"gitUrl": "u", "gitRepo": "r", "branchName": "b", "gitDomain": "d"}
+    body = encode(manifest({"repository": {**repository, "gitRepoId": -1.0}}))
+    assert invalid_causes("Workspace", body) == [
+        Cause(
+            reason="FieldValueInvalid",
+            message="Expected `int` >= 0",
+            field="spec.repository.gitRepoId",
+        )
+    ]
+
+
+def test_a_fraction_is_still_refused_where_an_integer_is_expected() -> None:
+    body = encode(manifest({"modelConfig": {}, "contextWindow": 5.5}))
+    assert invalid_causes("Model", body) == [
+        Cause(
+            reason="FieldValueInvalid",
+            message="Expected `int`, got `float`",
+            field="spec.contextWindow",
+        )
+    ]
+
+
+def test_floats_stay_floats_where_floats_are_taken() -> None:
+    """Only integer fields change: a number field and free-form values keep what was sent."""
+    spec = {"modelConfig": {"temperature": 1.0}, "costIndex": 2.0, "contextWindow": 3.0}
+    assert spec_json("Model", spec) == {
+        "modelConfig": {"temperature": 1.0},
+        "modelType": "llm",
+        "costIndex": 2.0,
+        "contextWindow": 3,
+    }
+
+
+def test_an_integral_float_in_a_parsed_document_is_an_integer() -> None:
+    """Batch items and merged patches arrive parsed; they decode the same way."""
+    body = manifest({"modelConfig": {}, "contextWindow": 7.0})
+    assert decode(body, input_type("Model")).value.spec.contextWindow == 7
+    assert outcome({**body, "spec": TEAM}) == outcome(encode({**body, "spec": TEAM}))
+
+
+# U+0000 (NUL), which PostgreSQL cannot store, is refused with a cause on its field
+
+NUL = "Invalid value: must not contain U+0000 (NUL)"
+
+
+def nul_cause(field: str) -> Cause:
+    return Cause(reason="FieldValueInvalid", message=NUL, field=field)
+
+
+def test_a_nul_in_a_string_is_refused_on_its_field() -> None:
+    body = b'{"metadata":{"name":"s6"},"spec":{"description":"a\\u0000b"}}'
+    with pytest.raises(Invalid) as info:
+        decode(body, input_type("Skill"))
+    assert info.value.message == f'Skill "s6" is invalid: spec.description: {NUL}'
+    assert info.value.causes == [nul_cause("spec.description")]
+
+
+def test_a_nul_is_found_in_keys_values_and_free_form_objects() -> None:
+    env = {"K\x00": "v", "list": [1, "x\x00"], "deep": [{"\x00": 1}]}
+    body = {
+        "metadata": {
+            "name": "m",
+            "displayName": "d\x00",
+            "labels": {"ok": "v\x00"},
+            "annotations": {"a\x00": "x", "b": "y\x00"},
+        },
+        "spec": {"modelConfig": {"env": env}},
+    }
+    expected = [
+        nul_cause("metadata.displayName"),
+        nul_cause("metadata.labels[ok]"),
+        nul_cause("metadata.annotations[a\x00]"),
+        nul_cause("metadata.annotations[b]"),
+        nul_cause("spec.modelConfig[env][K\x00]"),
+        nul_cause("spec.modelConfig[env][list][1]"),
+        nul_cause("spec.modelConfig[env][deep][0][\x00]"),
+    ]
+    assert invalid_causes("Model", body) == expected
+    assert invalid_causes("Model", encode(body)) == expected
+
+
+def test_a_nul_in_what_is_dropped_is_not_looked_at() -> None:
+    """Server-set metadata, status and unknown fields are dropped, never stored."""
+    body = {
+        "metadata": {"name": "s", "uid": "u\x00"},
+        "spec": {"description": "d", "extra\x00": "x\x00"},
+        "status": {"message": "\x00"},
+    }
+    decoded = decode(encode(body), input_type("Skill"))
+    assert encode(decoded.value) == b'{"metadata":{"name":"s"},"spec":{"description":"d"}}'
+    assert decoded.warnings == ['unknown field "spec.extra\\u0000"']
+
+
+def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
+    body = b'{"metadata":{"name":"s"},"spec":{"description":"\\\\u0000"}}'
+    assert decode(body, input_type("Skill")).value.spec.description == "\\u0000"
+
+
+def test_a_nul_is_refused_in_every_body_type() -> None:
+    with pytest.raises(Invalid) as info:
+        decode(encode({"username": "ab", "password": "p" * 8, "email": "a\x00@b.c"}), Register)
+    assert info.value.causes == [nul_cause("email")]
+    with pytest.raises(Invalid) as info:
+        decode(encode({"phase": "RUNNING", "result": {"log": ["\x00"]}}), StatusUpdate)
+    assert info.value.causes == [nul_cause("result[log][0]")]

@@ -281,3 +281,17 @@ async def test_executor_round_trip_from_another_user(client: httpx.AsyncClient, 
     assert (await as_viewer.get("tasks", "shared")).status_code == 200
     assert (await move(as_viewer, "shared", phase="RUNNING")).status_code == 403
     assert (await as_viewer.request("POST", "tasks", "shared", suffix="/cancel")).status_code == 403
+
+
+async def test_progress_written_with_a_zero_fraction_is_an_integer(api: Api) -> None:
+    await api.must_create("tasks", task("f"))
+    response = await move(api, "f", phase="RUNNING", progress=5.0)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"]["progress"] == 5
+    assert (await move(api, "f", phase="RUNNING", progress=5.5)).status_code == 422
+
+
+async def test_a_team_filter_holding_a_nul_is_400(api: Api) -> None:
+    response = await api.list("tasks", params={"team": "t\x00"})
+    assert response.status_code == 400
+    assert response.json()["reason"] == "BadRequest"

@@ -8,7 +8,7 @@ OpenAPI document still shows each body's own schema.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 from litestar.dto import AbstractDTO, DTOConfig, DTOFieldDefinition
@@ -23,14 +23,23 @@ from wegent.resources.manifests import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
 
 T = TypeVar("T")
 WARNINGS_KEY = "wegent.warnings"
-JSON_TYPES = frozenset({"application/json", "application/merge-patch+json"})
+MERGE_PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
+#: The Struct of every ``StrictBody[...]`` by name, for the OpenAPI document
+#: (``wegent.api.openapi`` documents them from msgspec's own schema).
+BODY_TYPES: dict[str, type[msgspec.Struct]] = {}
 
 
 class StrictBody(AbstractDTO[T], Generic[T]):
     """``dto=StrictBody[SomeStruct]`` on a handler whose ``data`` is ``SomeStruct``."""
 
     config = DTOConfig()
-    accepted_media_types: frozenset[str] = JSON_TYPES
+    accepted_media_types: ClassVar[frozenset[str]] = JSON_MEDIA_TYPES
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        model = cls.__dict__.get("model_type")
+        if isinstance(model, type) and issubclass(model, msgspec.Struct):
+            BODY_TYPES.setdefault(model.__name__, model)
 
     @classmethod
     def generate_field_definitions(
@@ -123,7 +132,10 @@ def warning_value(text: str) -> bytes:
 
 
 class MergePatchBody(StrictBody[T]):
-    """An RFC 7386 merge patch: any JSON value, validated only after it is merged."""
+    """An RFC 7386 merge patch: any JSON value, validated only after it is merged. Sent as
+    ``application/merge-patch+json`` or, treated the same, ``application/json`` (API.md §6)."""
+
+    accepted_media_types = MERGE_PATCH_TYPES
 
     def _decode(self, value: object) -> Any:
         if not isinstance(value, bytes | bytearray | memoryview):

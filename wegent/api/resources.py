@@ -15,6 +15,7 @@ from wegent.api.bodies import WARNINGS_KEY, MergePatchBody, StrictBody
 from wegent.api.docs import errors
 from wegent.api.params import AnyRequest, ObjectName, ServicesDep
 from wegent.auth.policy import NAMESPACE_KEY, policy, principal_of
+from wegent.resources.decode import NO_NUL
 from wegent.resources.envelope import Phase, input_type, list_type, output_type
 from wegent.resources.registry import KINDS, KindInfo
 from wegent.resources.service import Caller, ListQuery
@@ -97,7 +98,8 @@ def kind_routes(info: KindInfo) -> list[HTTPRouteHandler]:
         all_namespaces: Annotated[bool, QueryParameter(name="allNamespaces")] = False,
         phase: FromQuery[Phase | None] = None,
         team: Annotated[
-            str | None, QueryParameter(description="a Team name", max_length=63)
+            str | None,
+            QueryParameter(description="a Team name", max_length=63, pattern=NO_NUL),
         ] = None,
     ) -> Response[ListOutput]:  # type: ignore[valid-type]
         query = ListQuery(

@@ -13,13 +13,21 @@ from typing import Any
 import msgspec
 
 from wegent.db.engine import Database
-from wegent.errors import ApiError
+from wegent.errors import ApiError, Cause, Invalid
 from wegent.resources.decode import decode
 from wegent.resources.envelope import input_type
 from wegent.resources.manifests import parse_manifests
 from wegent.resources.registry import APPLY_ORDER
 from wegent.resources.service import Caller, CRDService, unit
 
+_JSON_TYPES = (
+    (type(None), "null"),
+    (bool, "bool"),
+    (int, "int"),
+    (float, "float"),
+    (str, "str"),
+    (list, "array"),
+)
 _NOT_APPLIED = "not applied: the batch is atomic and another item failed"
 
 
@@ -100,6 +108,7 @@ class Batch:
         direction: int,
     ) -> BatchResult:
         manifests = parse_manifests(body, media_type)
+        _check_objects(manifests)
         order = sorted(
             range(len(manifests)),
             key=lambda i: direction * APPLY_ORDER.get(_describe(manifests[i]).kind or "", -1),
@@ -147,6 +156,28 @@ class Batch:
             return result
         result.success = True
         return result
+
+
+def _check_objects(manifests: list[object]) -> None:
+    """Every manifest is an object (422 naming each one that is not): anything else is a
+    malformed body, not an item that failed."""
+    causes = [
+        Cause(
+            reason="FieldValueInvalid",
+            message=f"Expected `object`, got `{_json_type(item)}`",
+            field=f"[{index}]",
+        )
+        for index, item in enumerate(manifests)
+        if not isinstance(item, dict)
+    ]
+    if causes:
+        parts = ", ".join(f"{c.field}: {c.message}" for c in causes)
+        raise Invalid(f"every manifest must be an object: {parts}", causes=causes)
+
+
+def _json_type(value: object) -> str:
+    """The JSON type of a parsed value, in msgspec's words (bool before int: it is one)."""
+    return next((name for cls, name in _JSON_TYPES if isinstance(value, cls)), "object")
 
 
 class _RollBack(Exception):

@@ -19,6 +19,15 @@ reported on the Struct itself.
 Types walked precisely: Structs, ``list``, ``dict``, optionals and ``Annotated`` length bounds;
 anything else is a leaf checked by ``msgspec.convert``. Unknown fields are detected on Structs
 with ``forbid_unknown_fields`` (the fast path relies on it to never drop a field silently).
+
+Two things the slow path accepts or refuses beyond msgspec's strict typing:
+
+- an integer written with a zero fraction (``5.0``) is an integer, as in JSON Schema; msgspec
+  refuses it where an ``int`` is expected, so the walk turns it into ``5`` first;
+- a string holding U+0000 (NUL) is refused, with a cause on its field: PostgreSQL cannot store
+  it. A body that may hold one (the ``\u0000`` escape in its JSON) takes the slow path, which
+  looks at every string (map keys and free-form values included) but not at the fields that
+  are accepted and dropped (server-set metadata, ``status``, unknown fields).
 """
 
 from __future__ import annotations
@@ -59,6 +68,15 @@ _REASONS = (
     ("Too many", "FieldValueTooMany"),
     ("Forbidden", "FieldValueForbidden"),
 )
+NUL_MESSAGE = "Invalid value: must not contain U+0000 (NUL)"
+#: The strings without U+0000, as a JSON Schema (ECMA-262) and Python pattern. ``$(?!\n)`` as in
+#: the other patterns (a no-op here); it also keeps schemathesis from rewriting the pattern
+#: into a bounded repetition, which it cannot generate for long strings.
+NO_NUL = r"^[^\u0000]*$(?!\n)"
+#: The JSON escape of U+0000: raw control characters are not valid JSON, so a NUL in a string
+#: is always written this way. Finding it (or a ``\\u0000`` look-alike) sends a body to the walk.
+_NUL_ESCAPE = b"\\u0000"
+_NUL_KEY = "\x00"  # stands for a map key holding NUL in ``_Walker.free_form``
 _TOO_LONG = re.compile(r"^Expected `str` of length <= \d+$")
 _TOO_MANY = re.compile(r"^Expected `(array|object)` of length <= \d+$")
 
@@ -80,11 +98,23 @@ def decode(body: bytes | object, type_: type[T], *, field_validation: str = "War
             f"fieldValidation must be one of Strict, Warn, Ignore, not {_quote(field_validation)}"
         )
     try:
+        if _may_hold_nul(body):
+            raise msgspec.ValidationError("may hold a NUL: take the slow path")
         value: T = _fast(body, type_)
     except msgspec.ValidationError:
         return _slow(_parse(body) if _is_bytes(body) else body, type_, field_validation)
     _check_metadata(value, type_)
     return Decoded(value, [])
+
+
+def _may_hold_nul(body: object) -> bool:
+    """True when a string in ``body`` may hold U+0000 (a cheap search, never a parse)."""
+    if _is_bytes(body):
+        return _NUL_ESCAPE in (bytes(body) if isinstance(body, memoryview) else body)  # type: ignore[operator]
+    try:
+        return _NUL_ESCAPE in msgspec.json.encode(body)
+    except (TypeError, msgspec.EncodeError, RecursionError):
+        return False  # not JSON at all: the walk reports what is wrong with it
 
 
 def _is_bytes(body: object) -> bool:
@@ -236,6 +266,10 @@ def _unwrap(type_: Any) -> tuple[Any, int | None, int | None]:
     return base, low, high
 
 
+def _has_nul(value: object) -> bool:
+    return isinstance(value, str) and "\x00" in value
+
+
 def _is_struct(type_: Any) -> bool:
     return isinstance(type_, type) and issubclass(type_, msgspec.Struct)
 
@@ -252,8 +286,14 @@ class _Walker:
         self.causes.append(Cause(reason=reason, message=message, field=field))
 
     def walk(self, value: object, type_: Any, path: str) -> object:
-        """Check ``value`` against ``type_``; return it with unknown fields dropped."""
+        """Check ``value`` against ``type_``; return it with unknown fields dropped and integral
+        floats where an ``int`` is expected made ints."""
         base, low, high = _unwrap(type_)
+        if _has_nul(value) and base is not Any:  # Any: dropped
+            self.add("FieldValueInvalid", NUL_MESSAGE, path)
+            return value
+        if base is int and isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON Schema's integer: 5.0 is 5
         origin = get_origin(base)
         if origin is Union or origin is types.UnionType:
             return self.union(value, type_, base, path)
@@ -316,10 +356,33 @@ class _Walker:
         key_type, value_type = kv
         cleaned: dict[Any, Any] = {}
         for key, item in value.items():
-            if key_type is not str or not isinstance(key, str):
+            if _has_nul(key):
+                self.add("FieldValueInvalid", NUL_MESSAGE, f"{path}[{key}]")
+            elif key_type is not str or not isinstance(key, str):
                 self.leaf(key, key_type, f"{path}[{key}]")
-            cleaned[key] = self.walk(item, value_type, f"{path}[{key}]")
+            if value_type is Any:  # free-form: any JSON value, but no NUL anywhere in it
+                self.free_form(item, f"{path}[{key}]")
+                cleaned[key] = item
+            else:
+                cleaned[key] = self.walk(item, value_type, f"{path}[{key}]")
         return cleaned
+
+    def free_form(self, value: object, path: str) -> None:
+        """A cause for every string holding U+0000 in a free-form value, keys included (in
+        document order; iterative, so hostile nesting cannot exhaust the stack)."""
+        stack: list[tuple[object, str]] = [(value, path)]
+        while stack:
+            item, at = stack.pop()
+            if _has_nul(item):
+                self.add("FieldValueInvalid", NUL_MESSAGE, at)
+            elif isinstance(item, dict):
+                children = [
+                    (_NUL_KEY if _has_nul(key) else child, f"{at}[{key}]")
+                    for key, child in item.items()
+                ]
+                stack.extend(reversed(children))
+            elif isinstance(item, list):
+                stack.extend(reversed([(child, f"{at}[{i}]") for i, child in enumerate(item)]))
 
     def struct(self, value: object, cls: type[msgspec.Struct], path: str) -> object:
         if not isinstance(value, dict):
@@ -347,8 +410,9 @@ class _Walker:
         """Per-key rules of labels and annotations, which msgspec cannot express."""
         for name, check in (("labels", validate_labels), ("annotations", validate_annotations)):
             entries = cleaned.get(name)
-            if isinstance(entries, dict):
-                self.causes.extend(check(entries, _join(path, name)))
+            if isinstance(entries, dict):  # entries holding NUL have their cause already
+                kept = {k: v for k, v in entries.items() if not (_has_nul(k) or _has_nul(v))}
+                self.causes.extend(check(kept, _join(path, name)))
 
     def unknown_field(self, path: str) -> None:
         self.unknown.append(path)

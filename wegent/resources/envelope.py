@@ -100,9 +100,12 @@ def _spec(kind: str) -> type[msgspec.Struct]:
 @functools.cache
 def input_type(kind: str) -> type[ResourceInput[Any]]:
     """``{Kind}Input``: what create, replace and apply decode."""
+    # ``kind`` is checked by the service (a 400 when it is not the URL's kind, API.md §1);
+    # the document says which one each kind's input takes.
+    kind_name = Annotated[str, msgspec.Meta(max_length=63, extra_json_schema={"enum": [kind]})]
     built = msgspec.defstruct(
         f"{kind}Input",
-        [("spec", _spec(kind))],
+        [("kind", kind_name | None, None), ("spec", _spec(kind))],
         bases=(ResourceInput,),
         module=__name__,
         namespace={"KIND": kind},

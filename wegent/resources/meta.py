@@ -33,6 +33,14 @@ MAX_ANNOTATIONS_BYTES = 256 * 1024
 MAX_FREEFORM_KEYS = 256
 MAX_FREEFORM_DEPTH = 16
 
+# The same rules as regular expressions (ECMA-262 and Python alike), for the OpenAPI document:
+# a key is ``[prefix/]name`` (prefix a DNS subdomain of at most 253, name at most 63), a value
+# empty or a name. ``$(?!\n)``: Python's ``$`` also matches before a final newline.
+_NAME_PART = r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?"
+_PREFIX_PART = r"(?=[^/]{1,253}/)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+LABEL_KEY_PATTERN = rf"^({_PREFIX_PART}/)?{_NAME_PART}$(?!\n)"
+LABEL_VALUE_PATTERN = rf"^({_NAME_PART})?$(?!\n)"
+
 _QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _NAME_CHARS = (
@@ -167,6 +175,29 @@ def validate_annotations(
     return causes
 
 
+# Documented here (OpenAPI), checked by validate_labels/validate_annotations and the service.
+ResourceVersion = Annotated[
+    str, msgspec.Meta(max_length=32, extra_json_schema={"pattern": RESOURCE_VERSION_PATTERN})
+]
+LabelValue = Annotated[
+    str, msgspec.Meta(extra_json_schema={"maxLength": 63, "pattern": LABEL_VALUE_PATTERN})
+]
+Labels = Annotated[
+    dict[str, LabelValue],
+    msgspec.Meta(
+        extra_json_schema={
+            "maxProperties": MAX_LABELS,
+            "propertyNames": {"pattern": LABEL_KEY_PATTERN},
+        }
+    ),
+]
+Annotations = Annotated[
+    dict[str, str],
+    msgspec.Meta(
+        description=f"At most {MAX_ANNOTATIONS_BYTES} bytes in all (keys and values, UTF-8).",
+        extra_json_schema={"propertyNames": {"pattern": LABEL_KEY_PATTERN}},
+    ),
+]
 ServerSet = Annotated[Any, msgspec.Meta(description="Server-set; accepted on input and ignored.")]
 
 
@@ -177,9 +208,9 @@ class Metadata(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_de
     name: Name | None = None
     namespace: NamespaceName | None = None
     displayName: Annotated[str, msgspec.Meta(max_length=255)] | None = None
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
-    resourceVersion: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    labels: Labels = {}
+    annotations: Annotations = {}
+    resourceVersion: ResourceVersion | None = None
     ignored_uid: ServerSet = msgspec.field(default=None, name="uid")
     ignored_generation: ServerSet = msgspec.field(default=None, name="generation")
     ignored_creationTimestamp: ServerSet = msgspec.field(default=None, name="creationTimestamp")

@@ -39,6 +39,16 @@ ShellType = Literal["Chat", "ClaudeCode", "Agno", "Dify"]
 ContextPassing = Literal["none", "original_user", "previous_bot", "original_and_previous"]
 CollaborationModel = Literal["solo", "pipeline", "route", "coordinate", "collaborate"]
 BindMode = Annotated[list[Token], Meta(max_length=16)]
+# Documented here (OpenAPI), checked in ``__post_init__``.
+UniqueNames = Annotated[NameList, Meta(extra_json_schema={"uniqueItems": True})]
+
+
+def _alias(of: str) -> Meta:
+    return Meta(
+        description=f"Input alias of {of}; when both are given they must be equal.",
+        extra_json_schema={"deprecated": True},
+    )
+
 
 T = TypeVar("T")
 
@@ -77,7 +87,7 @@ class GhostSpec(Strict):
 
     systemPrompt: Annotated[str, Meta(min_length=1, max_length=262144)]
     mcpServers: FreeForm | None = None
-    skills: NameList | None = None
+    skills: UniqueNames | None = None
     preloadSkills: NameList | None = None
 
     def __post_init__(self) -> None:
@@ -119,7 +129,7 @@ class ShellSpec(Strict):
     """The runtime a bot runs in. ``runtime`` is an input alias of ``shellType``."""
 
     shellType: ShellType | None = None
-    runtime: ShellType | None = None
+    runtime: Annotated[ShellType, _alias("shellType")] | None = None
     supportModel: Annotated[list[ShortStr], Meta(max_length=64)] | None = None
     baseImage: Url | None = None
     baseShellRef: Name | None = None
@@ -167,7 +177,7 @@ class TeamSpec(Strict):
     description: Description | None = None
     icon: Url | None = None
     bindMode: BindMode | None = None
-    bind_mode: BindMode | None = None
+    bind_mode: Annotated[BindMode, _alias("bindMode")] | None = None
     requiresWorkspace: bool | None = None
 
     def __post_init__(self) -> None:
