@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from litestar.types import Receive, Scope, Send
@@ -91,9 +91,9 @@ class FastPath:
             )
             assert principal is not None
             caller = Caller(principal, resolved or "")
-            status, body, headers = await run(
-                self._services.resources[info.kind], caller, name, query, scope, receive
-            )
+            service = self._services.resources[info.kind]
+            call = Call(service, caller, name or "", query, scope, receive)
+            status, body, headers = await run(call)
         except Disconnected:
             return True  # nobody to answer
         except Exception as exc:  # every failure answers the Status the handler would give
@@ -125,58 +125,31 @@ class FastPath:
             return _delete, _WRITE, _DELETE_PARAMETERS
         return None
 
-    async def _create(
-        self,
-        service: CRDService[Any],
-        caller: Caller,
-        name: str | None,
-        query: dict[str, str],
-        scope: Scope,
-        receive: Receive,
-    ) -> Answer:
-        body = await self._body(scope, receive, StrictBody.accepted_media_types)
-        decoded = decode(body, input_type(service.kind), field_validation=_validation(query))
-        created = await service.create(caller, decoded.value, dry_run="dryRun" in query)
+    async def _create(self, call: Call) -> Answer:
+        body = await self._body(call, StrictBody.accepted_media_types)
+        decoded = decode(body, input_type(call.service.kind), field_validation=call.validation)
+        created = await call.service.create(call.caller, decoded.value, dry_run=call.dry_run)
         return 201, created, _with_warnings(decoded.warnings)
 
-    async def _replace(
-        self,
-        service: CRDService[Any],
-        caller: Caller,
-        name: str | None,
-        query: dict[str, str],
-        scope: Scope,
-        receive: Receive,
-    ) -> Answer:
-        assert name is not None
-        body = await self._body(scope, receive, StrictBody.accepted_media_types)
-        decoded = decode(body, input_type(service.kind), field_validation=_validation(query))
-        replaced = await service.replace(caller, name, decoded.value, dry_run="dryRun" in query)
+    async def _replace(self, call: Call) -> Answer:
+        body = await self._body(call, StrictBody.accepted_media_types)
+        decoded = decode(body, input_type(call.service.kind), field_validation=call.validation)
+        replaced = await call.service.replace(
+            call.caller, call.name, decoded.value, dry_run=call.dry_run
+        )
         return 200, replaced, _with_warnings(decoded.warnings)
 
-    async def _patch(
-        self,
-        service: CRDService[Any],
-        caller: Caller,
-        name: str | None,
-        query: dict[str, str],
-        scope: Scope,
-        receive: Receive,
-    ) -> Answer:
-        assert name is not None
-        body = await self._body(scope, receive, MergePatchBody.accepted_media_types)
-        patched, warnings = await service.patch(
-            caller,
-            name,
-            decode_merge_patch(body),
-            field_validation=_validation(query),
-            dry_run="dryRun" in query,
+    async def _patch(self, call: Call) -> Answer:
+        patch = decode_merge_patch(await self._body(call, MergePatchBody.accepted_media_types))
+        patched, warnings = await call.service.patch(
+            call.caller, call.name, patch, field_validation=call.validation, dry_run=call.dry_run
         )
         return 200, patched, _with_warnings(warnings)
 
-    async def _body(self, scope: Scope, receive: Receive, accepted: frozenset[str]) -> bytes:
+    async def _body(self, call: Call, accepted: frozenset[str]) -> bytes:
         """The request body, refused as the framework refuses it: 413 over the size limit
         (announced or streamed), then 415 for a media type the route does not take."""
+        scope, receive = call.scope, call.receive
         announced = _header(scope, b"content-length")
         if announced is not None and announced.isdigit() and int(announced) > self._max_body:
             raise framework_error(413)
@@ -198,31 +171,34 @@ class FastPath:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-Operation = Callable[
-    [CRDService[Any], Caller, "str | None", dict[str, str], Scope, Receive], Awaitable[Answer]
-]
+class Call(NamedTuple):
+    """One request on its way through an operation; ``name`` is "" on a collection."""
+
+    service: CRDService[Any]
+    caller: Caller
+    name: str
+    query: dict[str, str]
+    scope: Scope
+    receive: Receive
+
+    @property
+    def dry_run(self) -> bool:
+        return "dryRun" in self.query  # its value is checked: "All"
+
+    @property
+    def validation(self) -> str:
+        return self.query.get("fieldValidation", "Warn")
 
 
-async def _get(
-    service: CRDService[Any],
-    caller: Caller,
-    name: str | None,
-    query: dict[str, str],
-    scope: Scope,
-    receive: Receive,
-) -> Answer:
-    assert name is not None
-    return 200, await service.get(caller, name), [_JSON]
+Operation = Callable[[Call], Awaitable[Answer]]
 
 
-async def _list(
-    service: CRDService[Any],
-    caller: Caller,
-    name: str | None,
-    query: dict[str, str],
-    scope: Scope,
-    receive: Receive,
-) -> Answer:
+async def _get(call: Call) -> Answer:
+    return 200, await call.service.get(call.caller, call.name), [_JSON]
+
+
+async def _list(call: Call) -> Answer:
+    query = call.query
     listing = ListQuery(
         limit=int(query.get("limit", "500")),
         continue_token=query.get("continue"),
@@ -230,20 +206,12 @@ async def _list(
         deleted=_BOOLEANS[query.get("deleted", "false")],
         all_namespaces=_BOOLEANS[query.get("allNamespaces", "false")],
     )
-    return 200, await service.list_objects(caller, listing), [_JSON]
+    return 200, await call.service.list_objects(call.caller, listing), [_JSON]
 
 
-async def _delete(
-    service: CRDService[Any],
-    caller: Caller,
-    name: str | None,
-    query: dict[str, str],
-    scope: Scope,
-    receive: Receive,
-) -> Answer:
-    assert name is not None
-    force = _BOOLEANS[query.get("force", "false")]
-    await service.delete(caller, name, force=force, dry_run="dryRun" in query)
+async def _delete(call: Call) -> Answer:
+    force = _BOOLEANS[call.query.get("force", "false")]
+    await call.service.delete(call.caller, call.name, force=force, dry_run=call.dry_run)
     return 204, b"", []
 
 
@@ -275,10 +243,6 @@ def _plain_query(query: dict[str, str]) -> bool:
         and query.get("dryRun", "All") == "All"
         and query.get("fieldValidation", "Warn") in _FIELD_VALIDATION
     )
-
-
-def _validation(query: dict[str, str]) -> str:
-    return query.get("fieldValidation", "Warn")
 
 
 def _with_warnings(warnings: list[str]) -> Headers:
