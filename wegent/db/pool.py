@@ -80,18 +80,22 @@ class Pool:
         if self.size < self._max_size:
             self._opening += 1
             return await self._open_reserved()
-        waiter: asyncio.Future[asyncpg.Connection | None] = (
-            asyncio.get_running_loop().create_future()
-        )
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[asyncpg.Connection | None] = loop.create_future()
         self._waiters.append(waiter)
+        # A plain timer on the future: asyncio.timeout() costs several times more, and under
+        # load most acquires wait.
+        timer = None if wait_s is None else loop.call_later(wait_s, _expire, waiter)
         try:
-            async with asyncio.timeout(wait_s):
-                conn = await waiter
+            conn = await waiter
         except BaseException:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self._give_up(waiter.result())  # got one just as it gave up: pass it on
             waiter.cancel()
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         if conn is None:
             return await self._open_reserved()
         return conn
@@ -177,6 +181,11 @@ class Pool:
             conn.terminate()
         self._in_use.clear()
         await asyncio.gather(*(_close(conn) for conn in idle))
+
+
+def _expire(waiter: asyncio.Future[asyncpg.Connection | None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("no database connection became free in time"))
 
 
 async def _close(conn: asyncpg.Connection) -> None:
