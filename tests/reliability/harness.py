@@ -55,32 +55,38 @@ class Postgres:
     socket_dir: str
     admin_url: str
     url: str
+    pg_ctl_timeout: float = 30  # seconds a ``pg_ctl`` call may take
 
     @classmethod
-    async def start_new(cls, data_dir: Path) -> Postgres:
+    async def start_new(cls, data_dir: Path, pg_ctl_timeout: float = 30) -> Postgres:
         server = await asyncio.to_thread(start_embedded, data_dir)
         info = server.get_postmaster_info()  # type: ignore[attr-defined]
         admin_url = server.get_uri()
-        conn = await asyncpg.connect(admin_url)
         try:
-            await conn.execute(f'CREATE DATABASE "{DATABASE}"')
-        finally:
-            await conn.close()
+            conn = await asyncpg.connect(admin_url)
+            try:
+                await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            finally:
+                await conn.close()
+        except BaseException:
+            await asyncio.to_thread(stop_embedded, server)  # nobody else holds a handle yet
+            raise
         return cls(
             server=server,
             pgdata=data_dir / "pgdata",
             socket_dir=str(info.socket_dir),
             admin_url=admin_url,
             url=with_database(admin_url, DATABASE),
+            pg_ctl_timeout=pg_ctl_timeout,
         )
 
-    def _pg_ctl(self, *args: str, timeout: float = 30) -> str:
+    def _pg_ctl(self, *args: str) -> str:
         return pgexec(
             "pg_ctl",
             args,
             bin_path=self.server.bin_path,  # type: ignore[attr-defined]
             user=self.server.system_user,  # type: ignore[attr-defined]
-            timeout=timeout,
+            timeout=self.pg_ctl_timeout,
         )
 
     async def stop(self, mode: str = "fast") -> None:
@@ -198,18 +204,21 @@ class Service:
         assert self.proc is not None
         self.proc.send_signal(sig)
 
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     async def wait(self, within: float) -> int:
         """Wait up to ``within`` seconds for the process to exit; its return code."""
         assert self.proc is not None
         return await asyncio.to_thread(self.proc.wait, within)
 
-    async def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not go within 30 s."""
+    async def stop(self, within: float = 30) -> None:
+        """SIGTERM, then SIGKILL if it does not go within ``within`` seconds."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self.signal(signal.SIGTERM)
         try:
-            await self.wait(30)
+            await self.wait(within)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             await self.wait(10)
