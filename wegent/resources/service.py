@@ -117,7 +117,8 @@ class CRDService(Generic[SpecT]):
     # -- reads -------------------------------------------------------------------------------
 
     async def get(self, caller: Caller, name: str, *, reveal: bool = False) -> bytes:
-        await self._check_reveal(caller, reveal)
+        if reveal:
+            await self._check_reveal(caller, reveal)
         rows = await self._db.read(self.sql.get, self.kind, caller.namespace, name)
         if not rows:
             raise self._not_found(name, caller.namespace)
