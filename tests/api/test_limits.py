@@ -49,6 +49,7 @@ async def test_in_flight_limit_refuses_fast_and_spares_the_probes(
             refused = await client.request(method, path, headers=alice.headers, json={})
             assert refused.status_code == 503
             assert refused.headers["retry-after"] == "1"
+            assert refused.headers["connection"] == "close"  # a flood must reconnect to retry
             assert refused.json() == status_body(
                 503, "ServiceUnavailable", "the server is busy; retry later"
             )
