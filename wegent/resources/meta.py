@@ -41,6 +41,8 @@ _PREFIX_PART = r"(?=[^/]{1,253}/)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0
 LABEL_KEY_PATTERN = rf"^({_PREFIX_PART}/)?{_NAME_PART}$(?!\n)"
 LABEL_VALUE_PATTERN = rf"^({_NAME_PART})?$(?!\n)"
 
+_VALID_LABEL_KEY = re.compile(LABEL_KEY_PATTERN)  # the common case in one match per entry
+_VALID_LABEL_VALUE = re.compile(LABEL_VALUE_PATTERN)
 _QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _NAME_CHARS = (
@@ -149,6 +151,8 @@ def validate_labels(labels: Mapping[Any, Any], field: str = "metadata.labels") -
     for key, value in labels.items():
         if not isinstance(key, str) or not isinstance(value, str):
             continue
+        if _VALID_LABEL_KEY.match(key) and _VALID_LABEL_VALUE.match(value):
+            continue
         problems = [(key, p) for p in qualified_name_problems(key)]
         problems += [(value, p) for p in label_value_problems(value)]
         if problems:
@@ -166,6 +170,8 @@ def validate_annotations(
         if not isinstance(key, str) or not isinstance(value, str):
             continue
         size += len(key.encode()) + len(value.encode())
+        if _VALID_LABEL_KEY.match(key):
+            continue
         problems = [(key, p) for p in qualified_name_problems(key)]
         if problems:
             causes.append(_entry_cause(field, key, problems))
