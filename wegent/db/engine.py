@@ -132,7 +132,7 @@ class Database:
         for attempt in (1, 2):
             conn = await pool.take(wait_s)  # the hottest path: no context manager object
             try:
-                statement = await pool.prepared(conn, sql)
+                statement = pool.prepared(conn, sql) or await pool.prepare(conn, sql)
                 rows: list[asyncpg.Record] = await statement.fetch(*params)
                 return rows
             except Exception as exc:

@@ -147,17 +147,19 @@ class Pool:
         self._in_use.discard(conn)
         self._hand_back(conn)
 
-    async def prepared(self, conn: asyncpg.Connection, sql: str) -> PreparedStatement:
-        """``sql`` prepared on ``conn``, once per connection: running a prepared statement
-        skips asyncpg's per-call statement lookup (a few µs on every read)."""
+    def prepared(self, conn: asyncpg.Connection, sql: str) -> PreparedStatement | None:
+        """``sql`` as already prepared on ``conn``, if it is (see :meth:`prepare`)."""
         statements = self._prepared.get(conn)
-        if statements is None:
-            statements = self._prepared[conn] = {}
-        statement = statements.get(sql)
-        if statement is None:
-            if len(statements) >= MAX_PREPARED:
-                statements.clear()
-            statement = statements[sql] = await conn.prepare(sql)
+        return None if statements is None else statements.get(sql)
+
+    async def prepare(self, conn: asyncpg.Connection, sql: str) -> PreparedStatement:
+        """Prepare ``sql`` on ``conn`` and keep it for the connection's life: running a prepared
+        statement skips asyncpg's per-call statement lookup (a few µs on every read)."""
+        statements = self._prepared.setdefault(conn, {})
+        if len(statements) >= MAX_PREPARED:
+            statements.clear()
+        statement: PreparedStatement = await conn.prepare(sql)
+        statements[sql] = statement
         return statement
 
     def forget_prepared(self, conn: asyncpg.Connection, sql: str) -> None:
