@@ -33,6 +33,13 @@ FieldValidation = Annotated[
     ),
 ]
 Reveal = Annotated[bool, QueryParameter(description="Show model secrets (editors only)")]
+Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
+Continue = Annotated[str | None, QueryParameter(name="continue")]
+LabelSelector = Annotated[str | None, QueryParameter(name="labelSelector")]
+AllNamespaces = Annotated[bool, QueryParameter(name="allNamespaces")]
+TeamFilter = Annotated[
+    str | None, QueryParameter(description="a Team name", max_length=63, pattern=NO_NUL)
+]
 JSON = "application/json"
 
 
@@ -58,55 +65,52 @@ def kind_routes(info: KindInfo) -> list[HTTPRouteHandler]:
     item = [f"{path}/{{name:str}}" for path in collection]
     tags = [kind]
 
-    @get(
-        collection,
-        opt=policy("read", all_namespaces=True),
-        responses=errors(400, 401, 403),
-        tags=tags,
-        name=f"list-{info.plural}",
-        summary=f"List {info.plural}",
-    )
-    async def list_objects(
-        request: AnyRequest,
-        services: ServicesDep,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 500,
-        continue_token: Annotated[str | None, QueryParameter(name="continue")] = None,
-        label_selector: Annotated[str | None, QueryParameter(name="labelSelector")] = None,
-        deleted: FromQuery[bool] = False,
-        all_namespaces: Annotated[bool, QueryParameter(name="allNamespaces")] = False,
-        reveal: Reveal = False,
-    ) -> Response[ListOutput]:  # type: ignore[valid-type]
-        query = ListQuery(limit, continue_token, label_selector, deleted, all_namespaces)
-        service = services.resources[kind]
-        return answer(await service.list_objects(caller_of(request), query, reveal=reveal))
+    listing: dict[str, Any] = {
+        "opt": policy("read", all_namespaces=True),
+        "responses": errors(400, 401, 403),
+        "tags": tags,
+        "name": f"list-{info.plural}",
+    }
+    list_route: HTTPRouteHandler
+    if kind != "Task":
 
-    @get(
-        collection,
-        opt=policy("read", all_namespaces=True),
-        responses=errors(400, 401, 403),
-        tags=tags,
-        name=f"list-{info.plural}",
-        summary=f"List {info.plural}, optionally by phase and team",
-    )
-    async def list_tasks(
-        request: AnyRequest,
-        services: ServicesDep,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 500,
-        continue_token: Annotated[str | None, QueryParameter(name="continue")] = None,
-        label_selector: Annotated[str | None, QueryParameter(name="labelSelector")] = None,
-        deleted: FromQuery[bool] = False,
-        all_namespaces: Annotated[bool, QueryParameter(name="allNamespaces")] = False,
-        phase: FromQuery[Phase | None] = None,
-        team: Annotated[
-            str | None,
-            QueryParameter(description="a Team name", max_length=63, pattern=NO_NUL),
-        ] = None,
-    ) -> Response[ListOutput]:  # type: ignore[valid-type]
-        query = ListQuery(
-            limit, continue_token, label_selector, deleted, all_namespaces, phase, team
-        )
-        service = services.resources[kind]
-        return answer(await service.list_objects(caller_of(request), query))
+        @get(collection, summary=f"List {info.plural}", **listing)
+        async def list_objects(
+            request: AnyRequest,
+            services: ServicesDep,
+            limit: Limit = 500,
+            continue_token: Continue = None,
+            label_selector: LabelSelector = None,
+            deleted: FromQuery[bool] = False,
+            all_namespaces: AllNamespaces = False,
+            reveal: Reveal = False,
+        ) -> Response[ListOutput]:  # type: ignore[valid-type]
+            query = ListQuery(limit, continue_token, label_selector, deleted, all_namespaces)
+            service = services.resources[kind]
+            return answer(await service.list_objects(caller_of(request), query, reveal=reveal))
+
+        list_route = list_objects
+    else:
+
+        @get(collection, summary=f"List {info.plural}, optionally by phase and team", **listing)
+        async def list_tasks(
+            request: AnyRequest,
+            services: ServicesDep,
+            limit: Limit = 500,
+            continue_token: Continue = None,
+            label_selector: LabelSelector = None,
+            deleted: FromQuery[bool] = False,
+            all_namespaces: AllNamespaces = False,
+            phase: FromQuery[Phase | None] = None,
+            team: TeamFilter = None,
+        ) -> Response[ListOutput]:  # type: ignore[valid-type]
+            query = ListQuery(
+                limit, continue_token, label_selector, deleted, all_namespaces, phase, team
+            )
+            service = services.resources[kind]
+            return answer(await service.list_objects(caller_of(request), query))
+
+        list_route = list_tasks
 
     @post(
         collection,
@@ -224,7 +228,7 @@ def kind_routes(info: KindInfo) -> list[HTTPRouteHandler]:
         return answer(await services.resources[kind].restore(caller_of(request), name))
 
     return [
-        list_tasks if kind == "Task" else list_objects,
+        list_route,
         create_object,
         get_object,
         replace_object,
