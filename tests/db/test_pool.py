@@ -137,3 +137,54 @@ async def test_closing_waits_for_connections_in_use_then_refuses(url: str) -> No
     await pool.release(conn)
     await asyncio.wait_for(closing, 2)
     assert conn.is_closed() and pool.size == 0
+
+
+async def test_releasing_twice_is_harmless(pool: Pool) -> None:
+    conn = await pool.acquire()
+    await pool.release(conn)
+    await pool.release(conn)
+    assert (pool.size, pool.get_idle_size()) == (1, 1)
+
+
+async def test_a_transaction_that_cannot_roll_back_drops_the_connection(
+    pool: Pool, url: str
+) -> None:
+    conn = await pool.acquire()
+    await conn.execute("BEGIN")
+    killer = await asyncpg.connect(url)
+    try:
+        await killer.fetchval("SELECT pg_terminate_backend($1)", await backend(conn))
+    finally:
+        await killer.close()
+    await pool.release(conn)  # the ROLLBACK fails: the connection is dropped, not pooled
+    assert conn.is_closed() and pool.size == 0
+    async with pool.acquire() as fresh:
+        assert await fresh.fetchval("SELECT 1") == 1
+
+
+async def test_closing_fails_the_waiters_and_ends_connections_kept_too_long(url: str) -> None:
+    pool = Pool(lambda: asyncpg.connect(url), min_size=1, max_size=1)
+    await pool.open()
+    held = await pool.acquire()
+    waiting = asyncio.ensure_future(pool.take(5))
+    await asyncio.sleep(0.01)
+    await pool.close(grace=0.05)
+    with pytest.raises(PoolClosing):
+        await waiting
+    assert held.is_closed() and pool.size == 0  # not given back within the grace period
+    await pool.release(held)  # late: nothing to do
+
+
+async def test_prepared_statements_are_kept_per_connection_and_bounded(
+    pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("wegent.db.pool.MAX_PREPARED", 2)
+    async with pool.acquire() as conn:
+        first = await pool.prepare(conn, "SELECT 1")
+        assert pool.prepared(conn, "SELECT 1") is first
+        await pool.prepare(conn, "SELECT 2")
+        await pool.prepare(conn, "SELECT 3")  # a third: the cache starts again
+        assert pool.prepared(conn, "SELECT 1") is None
+        assert pool.prepared(conn, "SELECT 3") is not None
+        pool.forget_prepared(conn, "SELECT 3")
+        assert pool.prepared(conn, "SELECT 3") is None
