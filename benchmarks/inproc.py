@@ -27,8 +27,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-USER = "bench"
-PASSWORD = "bench-password-123"
+
+import run  # noqa: E402  (benchmarks/run.py: the same user and Ghost as the wrk benchmark)
+from run import PASSWORD, USER  # noqa: E402
 
 App = Callable[..., Any]
 
@@ -93,14 +94,8 @@ async def lifespan(app: App) -> tuple[asyncio.Task[None], asyncio.Queue[dict[str
 
 
 def ghost(name: str, prompt: str) -> bytes:
-    return json.dumps(
-        {
-            "apiVersion": "agent.wecode.io/v1",
-            "kind": "Ghost",
-            "metadata": {"name": name, "labels": {"tier": "bench"}},
-            "spec": {"systemPrompt": prompt},
-        }
-    ).encode()
+    """The Ghost the wrk benchmark sends (``run.ghost``), as a body."""
+    return json.dumps(run.ghost(name, prompt)).encode()
 
 
 class Op:
@@ -159,8 +154,6 @@ async def measure(op: Op, name: str, requests: int, concurrency: int) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    import uvloop
-
     from wegent.app import create_app
     from wegent.db.embedded import start_embedded, stop_embedded
     from wegent.db.engine import ensure_database
@@ -219,7 +212,6 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         stop_embedded(server)
         shutil.rmtree(tmp, ignore_errors=True)
-    del uvloop
 
 
 if __name__ == "__main__":

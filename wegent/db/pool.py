@@ -52,9 +52,15 @@ class Pool:
         self._prepared: dict[asyncpg.Connection, dict[str, PreparedStatement]] = {}
 
     async def open(self) -> None:
-        """Open ``min_size`` connections; the first failure is raised."""
-        connections = await asyncio.gather(*(self._connect() for _ in range(self._min_size)))
-        self._idle.extend(connections)
+        """Open ``min_size`` connections; the first failure is raised (the others are kept,
+        so :meth:`close` closes them)."""
+        opened = await asyncio.gather(
+            *(self._connect() for _ in range(self._min_size)), return_exceptions=True
+        )
+        self._idle.extend(c for c in opened if not isinstance(c, BaseException))
+        for outcome in opened:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     @property
     def size(self) -> int:
