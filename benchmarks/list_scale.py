@@ -29,6 +29,10 @@ from run import (
 from stand import stand_up
 
 TARGET = 0.8
+SPACES = """
+INSERT INTO namespaces (name, personal, created_at)
+SELECT 'fill-' || i, false, now() FROM generate_series(0, 998) AS i ON CONFLICT DO NOTHING
+"""
 FILL = """
 INSERT INTO kinds (uid, kind, namespace, name, labels, annotations, spec, status, refs,
                    resource_version, generation, created_by, updated_by, created_at, updated_at)
@@ -87,6 +91,7 @@ def run(args: argparse.Namespace, wrk: str, stack: Stack) -> int:
     small = measure(bench, args.duration, args.connections)
     print(f"  {small}", flush=True)
     print(f"adding {args.rows:,} objects in 999 other namespaces", flush=True)
+    asyncio.run(sql(url, SPACES))
     asyncio.run(sql(url, FILL, args.rows))
     asyncio.run(sql(url, "VACUUM ANALYZE"))
     print(f"{args.rows + 1000:,} objects: measuring list-100", flush=True)

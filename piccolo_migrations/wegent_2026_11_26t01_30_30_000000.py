@@ -1,9 +1,7 @@
 """GIN indexes on ``refs`` so "who references this object?" is an index lookup; tasks' live
 names keyed like kinds' (kind, namespace, name) so one set of statements serves both tables."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
-from piccolo.table import Table
+from wegent.db.raw_steps import raw_migration
 
 ID = "2026-11-26T01:30:30:000000"
 VERSION = "1.38.0"
@@ -29,25 +27,4 @@ BACKWARDS = [
 ]
 
 
-class _Raw(Table):
-    """A table-less handle for raw statements; they run in the migration's transaction."""
-
-
-async def _run(statements: list[str]) -> None:
-    _Raw._meta.db = engine_finder()
-    for statement in statements:
-        await _Raw.raw(statement)
-
-
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="wegent", description=DESCRIPTION)
-
-    async def run_forwards() -> None:
-        await _run(FORWARDS)
-
-    async def run_backwards() -> None:
-        await _run(BACKWARDS)
-
-    manager.add_raw(run_forwards)
-    manager.add_raw_backwards(run_backwards)
-    return manager
+forwards = raw_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

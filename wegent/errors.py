@@ -117,6 +117,10 @@ ERRORS_BY_CODE: dict[int, type[ApiError]] = {
 }
 
 
+def namespace_not_found(name: str) -> NotFound:
+    return NotFound(f'namespace "{name}" not found', kind="Namespace", name=name)
+
+
 def invalid(kind: str | None, name: str | None, causes: list[Cause]) -> Invalid:
     """A 422 in Kubernetes' words: ``Bot "b1" is invalid: spec.ghostRef: …`` (several causes
     are listed in brackets)."""

@@ -24,6 +24,14 @@ async def insert_user(conn: asyncpg.Connection, username: str, role: str = "user
     )
 
 
+async def ensure_namespace(conn: asyncpg.Connection, name: str) -> None:
+    await conn.execute(
+        "INSERT INTO namespaces (name, personal, created_at) VALUES ($1, false, now()) "
+        "ON CONFLICT (name) DO NOTHING",
+        name,
+    )
+
+
 async def insert_kind(
     conn: asyncpg.Connection,
     namespace: str,
@@ -33,6 +41,7 @@ async def insert_kind(
     spec: str = "{}",
     deleted: bool = False,
 ) -> int:
+    await ensure_namespace(conn, namespace)
     return await conn.fetchval(  # type: ignore[no-any-return]
         "INSERT INTO kinds (uid, kind, namespace, name, labels, annotations, spec, status, "
         "resource_version, generation, created_by, updated_by, created_at, updated_at, deleted_at) "
@@ -48,6 +57,7 @@ async def insert_kind(
 
 
 async def insert_task(conn: asyncpg.Connection, namespace: str, name: str) -> None:
+    await ensure_namespace(conn, namespace)
     await conn.execute(
         "INSERT INTO tasks (uid, namespace, name, labels, annotations, spec, status, "
         "resource_version, generation, created_by, updated_by, created_at, updated_at) "
@@ -65,6 +75,26 @@ async def test_public_namespace_exists_after_migration(conn: asyncpg.Connection)
     row = await conn.fetchrow("SELECT owner, personal FROM namespaces WHERE name = 'public'")
     assert row is not None
     assert (row["owner"], row["personal"]) == (None, False)
+
+
+async def test_objects_live_in_a_namespace_that_exists(conn: asyncpg.Connection) -> None:
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        await conn.execute(
+            "INSERT INTO kinds (uid, kind, namespace, name, resource_version, created_by, "
+            "updated_by, created_at, updated_at) VALUES (gen_random_uuid(), 'Ghost', $1, 'g', "
+            "nextval('resource_version_seq'), 't', 't', now(), now())",
+            unique("nowhere"),
+        )
+    namespace = unique("ns")
+    await insert_kind(conn, namespace, "g", deleted=True)
+    await insert_task(conn, namespace, "t")
+    await conn.execute("DELETE FROM namespaces WHERE name = $1", namespace)
+    left = await conn.fetchval(
+        "SELECT (SELECT count(*) FROM kinds WHERE namespace = $1) "
+        "+ (SELECT count(*) FROM tasks WHERE namespace = $1)",
+        namespace,
+    )
+    assert left == 0  # the trash goes with its namespace
 
 
 async def test_usernames_are_unique(conn: asyncpg.Connection) -> None:

@@ -30,6 +30,10 @@ SELECT gen_random_uuid(), 'Ghost', 'ns-' || (i % $2), 'g-' || lpad(i::text, 7, '
        CASE WHEN i % 50 = 0 THEN now() END
 FROM generate_series(1, $1) AS i
 """
+SPACES = """
+INSERT INTO namespaces (name, personal, created_at)
+SELECT 'ns-' || i, false, now() FROM generate_series(0, $1 - 1) AS i ON CONFLICT DO NOTHING
+"""
 PAGE = 100
 
 
@@ -41,6 +45,7 @@ async def filled(
     await migrate(db)
     async with db.pool.acquire() as conn:
         await conn.execute("SET statement_timeout = 0")
+        await conn.execute(SPACES, spaces)
         await conn.execute(FILL, rows, spaces, timeout=900)
         await conn.execute("VACUUM ANALYZE kinds", timeout=900)
     return db

@@ -16,16 +16,20 @@ from wegent.auth.models import (
 )
 from wegent.auth.users import rfc3339
 from wegent.db.engine import Database
-from wegent.errors import AlreadyExists, Cause, Conflict, Forbidden, Invalid, NotFound
+from wegent.errors import (
+    AlreadyExists,
+    Cause,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    namespace_not_found,
+)
 
 _NAMESPACE = (
     "SELECT n.id, n.name, u.username AS owner, n.personal, n.created_at, m.role "
     "FROM namespaces n LEFT JOIN users u ON u.id = n.owner"
 )
-
-
-def _not_found(name: str) -> NotFound:
-    return NotFound(f'namespace "{name}" not found', kind="Namespace", name=name)
 
 
 class Namespaces:
@@ -86,7 +90,7 @@ class Namespaces:
                 principal.id,
             )
         if row is None:
-            raise _not_found(name)
+            raise namespace_not_found(name)
         return self._out(row, self._role(principal, row))
 
     async def delete(self, name: str) -> None:
@@ -98,7 +102,7 @@ class Namespaces:
                 "SELECT id, personal FROM namespaces WHERE name = $1 FOR UPDATE", name
             )
             if row is None:
-                raise _not_found(name)
+                raise namespace_not_found(name)
             if row["personal"]:
                 raise Forbidden(
                     f'namespace "{name}" is a personal namespace and cannot be deleted',
@@ -116,8 +120,7 @@ class Namespaces:
                     kind="Namespace",
                     name=name,
                 )
-            await conn.execute("DELETE FROM kinds WHERE namespace = $1", name)
-            await conn.execute("DELETE FROM tasks WHERE namespace = $1", name)
+            # Its objects (all in the trash now) go with it: the foreign keys cascade.
             await conn.execute("DELETE FROM namespaces WHERE id = $1", row["id"])
         self._access.forget_roles()
 
@@ -125,7 +128,7 @@ class Namespaces:
         async with self._db.acquire() as conn:
             ns_id = await conn.fetchval("SELECT id FROM namespaces WHERE name = $1", name)
             if ns_id is None:
-                raise _not_found(name)
+                raise namespace_not_found(name)
             rows = await conn.fetch(
                 "SELECT u.username, m.role FROM namespace_members m "
                 "JOIN users u ON u.id = m.member WHERE m.namespace = $1 ORDER BY u.username",
@@ -172,7 +175,7 @@ class Namespaces:
             "SELECT id, owner, personal FROM namespaces WHERE name = $1 FOR UPDATE", name
         )
         if ns is None:
-            raise _not_found(name)
+            raise namespace_not_found(name)
         user_id = await conn.fetchval("SELECT id FROM users WHERE username = $1", username)
         if user_id is None:
             raise NotFound(f'user "{username}" not found', kind="User", name=username)

@@ -26,6 +26,7 @@ from wegent.errors import (
     Forbidden,
     NotFound,
     invalid,
+    namespace_not_found,
 )
 from wegent.resources.decode import decode
 from wegent.resources.envelope import ResourceInput, input_type
@@ -49,6 +50,9 @@ SpecT = TypeVar("SpecT", bound=msgspec.Struct)
 AVAILABLE = b'{"state":"Available","message":null}'
 _json = msgspec.json.Encoder()
 _RESOURCE_VERSION = re.compile(RESOURCE_VERSION_PATTERN)
+#: Merge patches without a resourceVersion first read without a lock; after this many lost
+#: races the next attempt holds the row lock from its read to its write.
+OPTIMISTIC_PATCHES = 2
 
 
 @dataclass(frozen=True)
@@ -252,19 +256,22 @@ class CRDService(Generic[SpecT]):
         async with unit(conn, needed=bool(references), dry_run=dry_run):
             keys = await self._resolve(conn, caller, name, references)
             spec = await self.stored_spec(conn, caller, name, body.spec)
-            row: asyncpg.Record | None = await conn.fetchrow(
-                self.sql.insert,
-                self.kind,
-                caller.namespace,
-                name,
-                body.metadata.displayName,
-                _json.encode(body.metadata.labels).decode(),
-                _json.encode(body.metadata.annotations).decode(),
-                spec,
-                self.initial_status(),
-                _json.encode(keys).decode(),
-                caller.principal.username,
-            )
+            try:
+                row: asyncpg.Record | None = await conn.fetchrow(
+                    self.sql.insert,
+                    self.kind,
+                    caller.namespace,
+                    name,
+                    body.metadata.displayName,
+                    _json.encode(body.metadata.labels).decode(),
+                    _json.encode(body.metadata.annotations).decode(),
+                    spec,
+                    self.initial_status(),
+                    _json.encode(keys).decode(),
+                    caller.principal.username,
+                )
+            except asyncpg.ForeignKeyViolationError:  # no such namespace (or it is going)
+                raise namespace_not_found(caller.namespace) from None
         return row
 
     async def _replace(
@@ -311,17 +318,23 @@ class CRDService(Generic[SpecT]):
     ) -> tuple[bytes, list[str]]:
         """RFC 7386 merge patch over the stored object, then the same checks as replace.
 
-        Without a resourceVersion in the patch, the version read is the precondition, and a
-        concurrent write makes us read and merge again (at most three times).
+        With a resourceVersion in the patch, the write is conditional on it (409 when stale).
+        Without one, the patch is applied to the current object, whatever was written before
+        it (as Kubernetes' GuaranteedUpdate does): the version read is the precondition of the
+        write, and a concurrent write makes us read and merge again; the last attempt reads
+        under a row lock, so it cannot lose to another writer and the patch is never dropped.
         """
         given = _patched_version(patch)
-        for _ in range(3):
+        attempts = 1 if given else OPTIMISTIC_PATCHES + 1
+        for attempt in range(1, attempts + 1):
             try:
-                return await self._patch_once(caller, name, patch, given, field_validation, dry_run)
+                return await self._patch_once(
+                    caller, name, patch, given, field_validation, dry_run, lock=attempt == attempts
+                )
             except Conflict:
                 if given:
                     raise
-        raise self._conflict(name)
+        raise AssertionError("unreachable: a patch under the row lock cannot conflict")
 
     async def _patch_once(
         self,
@@ -331,9 +344,15 @@ class CRDService(Generic[SpecT]):
         given: str | None,
         field_validation: str,
         dry_run: bool,
+        *,
+        lock: bool,
     ) -> tuple[bytes, list[str]]:
-        async with self._connection(None) as conn:
-            current = await conn.fetchrow(self.sql.get, self.kind, caller.namespace, name)
+        read = self.sql.get_for_update if lock and not given else self.sql.get
+        async with (
+            self._connection(None) as conn,
+            unit(conn, needed=read != self.sql.get, dry_run=False),
+        ):
+            current = await conn.fetchrow(read, self.kind, caller.namespace, name)
             if current is None:
                 raise self._not_found(name, caller.namespace)
             merged = merge_patch(self._manifest(caller, current), patch)
@@ -368,12 +387,21 @@ class CRDService(Generic[SpecT]):
             await conn.execute(self.sql.soft_delete, target, caller.principal.username)
 
     async def restore(self, caller: Caller, name: str) -> bytes:
-        """Bring back the most recently deleted object of this name, if its targets still live."""
+        """Bring back the most recently deleted object of this name, if its targets still live.
+
+        The namespace row is share-locked first, so a restore and a delete of the namespace
+        cannot cross: one of them waits for the other and then sees what it did.
+        """
         async with self._db.acquire() as conn, unit(conn, needed=True, dry_run=False):
+            if await conn.fetchval(self.sql.lock_namespace, caller.namespace) is None:
+                raise namespace_not_found(caller.namespace)
             trashed = await conn.fetchrow(
                 self.sql.latest_deleted, self.kind, caller.namespace, name
             )
             if trashed is None:
+                # Losing a race to another restore leaves nothing in the trash: say why.
+                if await conn.fetchval(self.sql.lock_live, self.kind, caller.namespace, name):
+                    raise self._name_taken(name)
                 raise NotFound(
                     f'no deleted {self.kind} "{name}" in namespace "{caller.namespace}"',
                     kind=self.kind,
@@ -396,12 +424,15 @@ class CRDService(Generic[SpecT]):
                     self.sql.restore, trashed["id"], caller.principal.username
                 )
             except asyncpg.UniqueViolationError:
-                raise AlreadyExists(
-                    f'a live {self.kind} "{name}" exists; delete or rename it first',
-                    kind=self.kind,
-                    name=name,
-                ) from None
+                raise self._name_taken(name) from None
         return encode(self._present(caller, row, reveal=False))
+
+    def _name_taken(self, name: str) -> AlreadyExists:
+        return AlreadyExists(
+            f'a live {self.kind} "{name}" exists; delete or rename it first',
+            kind=self.kind,
+            name=name,
+        )
 
     # -- shared steps ------------------------------------------------------------------------
 

@@ -46,10 +46,12 @@ class Statements:
     """The statements of one table."""
 
     get: str
+    get_for_update: str
     stored_spec: str
     insert: str
     replace: str
     lock_live: str
+    lock_namespace: str
     soft_delete: str
     referrers: str
     latest_deleted: str
@@ -61,6 +63,7 @@ class Statements:
         returning = f"RETURNING {COLUMNS}"
         return cls(
             get=f"SELECT {COLUMNS} FROM {table} WHERE {LIVE}",
+            get_for_update=f"SELECT {COLUMNS} FROM {table} WHERE {LIVE} FOR UPDATE",
             stored_spec=f"SELECT spec::text FROM {table} WHERE {LIVE}",
             insert=(
                 f"INSERT INTO {table} (uid, kind, namespace, name, display_name, labels, "
@@ -72,11 +75,14 @@ class Statements:
             ),
             # One statement: lock the live row, refuse a stale precondition, skip a no-op,
             # otherwise write. ``outcome`` tells which; generation moves only with the spec.
+            # Every decision reads ``cur``: the row as locked, which is its newest version
+            # even when the lock had to wait for a concurrent write (the statement's own
+            # snapshot would still show the version before it).
             replace=(
-                f"WITH cur AS (SELECT id, (display_name IS NOT DISTINCT FROM $4 AND "
+                f"WITH cur AS (SELECT *, (display_name IS NOT DISTINCT FROM $4 AND "
                 "labels = $5::jsonb AND annotations = $6::jsonb AND spec = $7::jsonb) AS same, "
-                f"spec = $7::jsonb AS same_spec, resource_version FROM {table} WHERE {LIVE} "
-                f"FOR UPDATE), upd AS (UPDATE {table} t SET display_name = $4, "
+                f"spec = $7::jsonb AS same_spec FROM {table} WHERE {LIVE} FOR UPDATE), "
+                f"upd AS (UPDATE {table} t SET display_name = $4, "
                 "labels = $5::jsonb, annotations = $6::jsonb, spec = $7::jsonb, "
                 "refs = $8::jsonb, resource_version = nextval('resource_version_seq'), "
                 "generation = t.generation + CASE WHEN cur.same_spec THEN 0 ELSE 1 END, "
@@ -84,10 +90,13 @@ class Statements:
                 "AND NOT cur.same AND ($10::bigint IS NULL OR cur.resource_version = $10) "
                 f"RETURNING t.*) SELECT 'updated' AS outcome, {COLUMNS} FROM upd UNION ALL "
                 "SELECT CASE WHEN $10::bigint IS NOT NULL AND resource_version <> $10 "
-                f"THEN 'conflict' ELSE 'unchanged' END, {COLUMNS} FROM {table} "
-                "WHERE id = (SELECT id FROM cur) AND NOT EXISTS (SELECT 1 FROM upd)"
+                f"THEN 'conflict' ELSE 'unchanged' END, {COLUMNS} FROM cur "
+                "WHERE NOT EXISTS (SELECT 1 FROM upd)"
             ),
             lock_live=f"SELECT id FROM {table} WHERE {LIVE} FOR UPDATE",
+            # Writes into a namespace hold this lock (inserts through their foreign key), and
+            # deleting the namespace takes the row's exclusive lock: they cannot cross.
+            lock_namespace="SELECT id FROM namespaces WHERE name = $1 FOR KEY SHARE",
             soft_delete=(
                 f"UPDATE {table} SET deleted_at = now(), deleted_by = $2, "
                 "resource_version = nextval('resource_version_seq') WHERE id = $1"

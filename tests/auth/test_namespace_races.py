@@ -1,0 +1,112 @@
+"""Deleting a namespace cannot race a write into it (hardening finding 3): no live object ever
+remains in a deleted namespace, and a namespace created again under the same name starts empty."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import httpx
+
+from tests.helpers import Account, register, status_body, unique
+from tests.resources.api import Api, ghost
+
+TRIALS = 10
+
+
+async def shared(client: httpx.AsyncClient, owner: Account) -> str:
+    name = unique("race")
+    created = await client.post("/api/v1/namespaces", json={"name": name}, headers=owner.headers)
+    assert created.status_code == 201, created.text
+    return name
+
+
+async def test_a_namespace_delete_and_creates_in_it_never_both_win(
+    client: httpx.AsyncClient, alice: Account, conn: asyncpg.Connection
+) -> None:
+    outcomes = set()
+    for _ in range(TRIALS):
+        namespace = await shared(client, alice)
+        api = Api(client, alice, namespace, "B")
+        creates = [api.create("ghosts", ghost(f"g{i}")) for i in range(20)]
+        delete = client.delete(f"/api/v1/namespaces/{namespace}", headers=alice.headers)
+        *created, deleted = await asyncio.gather(*creates, delete)
+        codes = [c.status_code for c in created]
+        assert set(codes) <= {201, 403, 404}, [c.text for c in created]
+        stored = await conn.fetchval("SELECT count(*) FROM kinds WHERE namespace = $1", namespace)
+        if deleted.status_code == 204:
+            assert 201 not in codes
+            assert stored == 0
+            assert (
+                await conn.fetchval("SELECT count(*) FROM namespaces WHERE name = $1", namespace)
+                == 0
+            )
+        else:
+            assert deleted.status_code == 409
+            assert stored == codes.count(201) > 0
+        outcomes.add(deleted.status_code)
+        for refused in (c for c in created if c.status_code == 404):
+            assert refused.json() == status_body(
+                404,
+                "NotFound",
+                f'namespace "{namespace}" not found',
+                details={"name": namespace, "kind": "Namespace"},
+            )
+    assert outcomes  # at least one trial ran; which side wins depends on timing
+
+
+async def test_a_restore_and_a_namespace_delete_never_both_win(
+    client: httpx.AsyncClient, alice: Account, conn: asyncpg.Connection
+) -> None:
+    for _ in range(TRIALS):
+        namespace = await shared(client, alice)
+        api = Api(client, alice, namespace, "B")
+        await api.must_create("ghosts", ghost("back"))
+        assert (await api.delete("ghosts", "back")).status_code == 204
+        restored, deleted = await asyncio.gather(
+            api.restore("ghosts", "back"),
+            client.delete(f"/api/v1/namespaces/{namespace}", headers=alice.headers),
+        )
+        live = await conn.fetchval(
+            "SELECT count(*) FROM kinds WHERE namespace = $1 AND deleted_at IS NULL", namespace
+        )
+        if restored.status_code == 200:
+            assert deleted.status_code == 409
+            assert live == 1
+        else:
+            assert (restored.status_code, deleted.status_code) in ((403, 204), (404, 204))
+            assert live == 0
+
+
+async def test_a_namespace_created_again_starts_empty(
+    client: httpx.AsyncClient, alice: Account, conn: asyncpg.Connection
+) -> None:
+    namespace = await shared(client, alice)
+    api = Api(client, alice, namespace, "B")
+    await api.must_create("ghosts", ghost("old"))
+    assert (await api.delete("ghosts", "old")).status_code == 204
+    deleted = await client.delete(f"/api/v1/namespaces/{namespace}", headers=alice.headers)
+    assert deleted.status_code == 204
+    bob = await register(client)
+    again = await client.post("/api/v1/namespaces", json={"name": namespace}, headers=bob.headers)
+    assert again.status_code == 201
+    mine = Api(client, bob, namespace, "B")
+    assert (await mine.list("ghosts")).json()["items"] == []
+    assert (await mine.list("ghosts", params={"deleted": "true"})).json()["items"] == []
+    assert (await mine.restore("ghosts", "old")).status_code == 404
+    assert await conn.fetchval("SELECT count(*) FROM kinds WHERE namespace = $1", namespace) == 0
+
+
+async def test_an_admin_cannot_write_into_a_namespace_that_does_not_exist(
+    client: httpx.AsyncClient, admin: Account, conn: asyncpg.Connection
+) -> None:
+    namespace = unique("nowhere")
+    response = await Api(client, admin, namespace, "B").create("ghosts", ghost("g"))
+    assert response.status_code == 404
+    assert response.json() == status_body(
+        404,
+        "NotFound",
+        f'namespace "{namespace}" not found',
+        details={"name": namespace, "kind": "Namespace"},
+    )
+    assert await conn.fetchval("SELECT count(*) FROM kinds WHERE namespace = $1", namespace) == 0
