@@ -56,7 +56,7 @@ class Services:
             tokens=tokens,
             access=access,
             users=users,
-            namespaces=Namespaces(db, access),
+            namespaces=Namespaces(db, access, settings.max_namespaces_per_user),
             guard=PolicyGuard(tokens, access),
             resources=resources,
             batch=Batch(db, resources),

@@ -48,6 +48,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     debug: bool = False
     cors_origins: tuple[str, ...] = ()
     max_in_flight: int = 256
+    max_namespaces_per_user: int = 100
 
     @property
     def embedded(self) -> bool:
@@ -90,6 +91,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         debug=_debug(env, database_url),
         cors_origins=_origins(env.get("WEGENT_CORS_ORIGINS", "")),
         max_in_flight=_int(env, "WEGENT_MAX_IN_FLIGHT", 256, 0, 1_000_000),
+        max_namespaces_per_user=_int(env, "WEGENT_MAX_NAMESPACES_PER_USER", 100, 0, 1_000_000),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -204,13 +205,13 @@ async def test_unknown_user_still_verifies_one_hash(
 ) -> None:
     passwords = app.state.services.users._passwords
     calls: list[str | None] = []
-    original = passwords.verify
+    original = passwords._verify
 
-    async def counting(stored_hash: str | None, password: str) -> bool:
+    def counting(stored_hash: str | None, password: str) -> bool:
         calls.append(stored_hash)
-        return await original(stored_hash, password)
+        return bool(original(stored_hash, password))
 
-    monkeypatch.setattr(passwords, "verify", counting)
+    monkeypatch.setattr(passwords, "_verify", counting)
     response = await client.post(
         "/api/v1/auth/login", json={"username": unique("nobody"), "password": PASSWORD}
     )
@@ -239,17 +240,22 @@ async def test_failed_logins_are_throttled_per_account(
             "/api/v1/auth/login", json={"username": other.username, "password": PASSWORD}
         )
     ).status_code == 200
-    # Once the window has passed, the right password works and resets the count.
+    # Once the window has passed, the right password works and clears this address's count.
     await conn.execute(
-        "UPDATE users SET failed_window_start = now() - interval '16 minutes' WHERE username = $1",
+        "UPDATE login_failures SET window_start = now() - interval '16 minutes' "
+        "WHERE account = (SELECT id FROM users WHERE username = $1)",
         account.username,
     )
     assert (await client.post("/api/v1/auth/login", json=right)).status_code == 200
-    row = await conn.fetchrow(
-        "SELECT failed_logins, failed_window_start FROM users WHERE username = $1",
+    left = await conn.fetchval(
+        "SELECT count(*) FROM login_failures f JOIN users u ON u.id = f.account "
+        "WHERE u.username = $1",
         account.username,
     )
-    assert (row["failed_logins"], row["failed_window_start"]) == (0, None)
+    failed = await conn.fetchval(
+        "SELECT failed_logins FROM users WHERE username = $1", account.username
+    )
+    assert (left, failed) == (0, 10)  # the account-wide count keeps the 10 checked failures
 
 
 async def test_a_success_resets_the_failure_count(
@@ -382,3 +388,82 @@ async def test_registration_can_be_switched_off(make_database: object, tmp_path:
     assert response.json() == status_body(
         403, "Forbidden", "registration is disabled on this server"
     )
+
+
+def from_address(app: Litestar, host: str) -> httpx.AsyncClient:
+    """A client whose requests come from ``host`` (the app is already started)."""
+    transport = httpx.ASGITransport(app=app, client=(host, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://wegent.test")
+
+
+async def test_concurrent_wrong_guesses_are_counted_before_checking(
+    client: httpx.AsyncClient, app: Litestar
+) -> None:
+    account = await register(client)
+    wrong = {"username": account.username, "password": "wrong password"}
+    async with from_address(app, "10.1.0.1") as http:
+        answers = await asyncio.gather(
+            *(http.post("/api/v1/auth/login", json=wrong) for _ in range(100))
+        )
+    assert sorted(a.status_code for a in answers) == [401] * 10 + [429] * 90
+
+
+async def test_one_address_cannot_lock_the_owner_out_elsewhere(
+    client: httpx.AsyncClient, app: Litestar
+) -> None:
+    account = await register(client)
+    wrong = {"username": account.username, "password": "wrong password"}
+    right = {"username": account.username, "password": PASSWORD}
+    async with from_address(app, "10.2.0.1") as attacker, from_address(app, "10.2.0.2") as owner:
+        for _ in range(10):
+            assert (await attacker.post("/api/v1/auth/login", json=wrong)).status_code == 401
+        assert (await attacker.post("/api/v1/auth/login", json=right)).status_code == 429
+        assert (await owner.post("/api/v1/auth/login", json=right)).status_code == 200
+
+
+async def test_many_addresses_stop_at_the_account_ceiling(
+    client: httpx.AsyncClient, app: Litestar
+) -> None:
+    account = await register(client)
+    wrong = {"username": account.username, "password": "wrong password"}
+    for host in range(10):
+        async with from_address(app, f"10.3.0.{host}") as http:
+            for _ in range(10):
+                assert (await http.post("/api/v1/auth/login", json=wrong)).status_code == 401
+    right = {"username": account.username, "password": PASSWORD}
+    async with from_address(app, "10.3.1.1") as owner:
+        refused = await owner.post("/api/v1/auth/login", json=right)
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["retry-after"]) <= 900
+
+
+async def test_passwords_are_compared_after_nfkc_normalization(client: httpx.AsyncClient) -> None:
+    username = unique("nfkc")
+    typed = "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44\uff11\uff12\uff13"  # full-width "password123"
+    created = await client.post(
+        "/api/v1/auth/register", json={"username": username, "password": typed}
+    )
+    assert created.status_code == 201
+    for password in ("password123", typed):
+        assert (await login(client, username, password)).username == username
+    composed, decomposed = "caf\u00e9-secret", "cafe\u0301-secret"
+    other = unique("nfkc")
+    await client.post("/api/v1/auth/register", json={"username": other, "password": composed})
+    assert (await login(client, other, decomposed)).username == other
+
+
+async def test_a_hash_made_before_normalization_still_logs_in_and_is_replaced(
+    client: httpx.AsyncClient, app: Litestar, conn: asyncpg.Connection
+) -> None:
+    account = await register(client)
+    typed = "\uff4c\uff45\uff47\uff41\uff43\uff59-password"  # full-width "legacy"
+    legacy = await app.state.services.users._passwords.hash(typed)  # as stored before NFKC
+    await conn.execute(
+        "UPDATE users SET password_hash = $2 WHERE username = $1", account.username, legacy
+    )
+    await login(client, account.username, typed)
+    stored = await conn.fetchval(
+        "SELECT password_hash FROM users WHERE username = $1", account.username
+    )
+    assert stored != legacy
+    await login(client, account.username, "legacy-password")  # the normalized form now works

@@ -7,6 +7,7 @@ import asyncio
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.helpers import Account, register, status_body, unique
 from tests.resources.api import Api, ghost
@@ -110,3 +111,41 @@ async def test_an_admin_cannot_write_into_a_namespace_that_does_not_exist(
         details={"name": namespace, "kind": "Namespace"},
     )
     assert await conn.fetchval("SELECT count(*) FROM kinds WHERE namespace = $1", namespace) == 0
+
+
+async def test_shared_namespaces_per_user_are_capped_even_when_created_at_once(
+    client: httpx.AsyncClient, app: object, admin: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    namespaces = app.state.services.namespaces  # type: ignore[attr-defined]
+    monkeypatch.setattr(namespaces, "max_per_user", 3)
+    carol = await register(client)
+    await shared(client, carol)
+    answers = await asyncio.gather(
+        *(
+            client.post("/api/v1/namespaces", json={"name": unique("cap")}, headers=carol.headers)
+            for _ in range(10)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [201, 201] + [403] * 8
+    refused = next(a for a in answers if a.status_code == 403)
+    assert refused.json() == status_body(
+        403,
+        "Forbidden",
+        f'user "{carol.username}" has reached the limit of 3 namespaces; delete one first',
+        details={"kind": "Namespace"},
+    )
+    # Deleting one frees a place; global admins are not capped.
+    listed = (await client.get("/api/v1/namespaces", headers=carol.headers)).json()["items"]
+    mine = [n["name"] for n in listed if n["owner"] == carol.username and not n["personal"]]
+    assert len(mine) == 3
+    gone = await client.delete(f"/api/v1/namespaces/{mine[0]}", headers=carol.headers)
+    assert gone.status_code == 204
+    again = await client.post(
+        "/api/v1/namespaces", json={"name": unique("cap")}, headers=carol.headers
+    )
+    assert again.status_code == 201
+    for _ in range(4):
+        made = await client.post(
+            "/api/v1/namespaces", json={"name": unique("adm")}, headers=admin.headers
+        )
+        assert made.status_code == 201

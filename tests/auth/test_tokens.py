@@ -127,6 +127,12 @@ async def test_missing_claims_are_refused(
         {"sub": "not-a-number"},
         {"sub": 12},
         {"sub": "999999999"},
+        {"sub": "99999999999999999999"},  # beyond any user id: was a 422 from the database
+        {"sub": "2147483648"},
+        {"sub": "\u0661\u0662"},  # Arabic-Indic digits: a "digit string", not a user id
+        {"sub": "-1"},
+        {"sub": "007"},
+        {"sub": ""},
         {"username": "someone-else"},
         {"iat": "yesterday"},
         {"exp": "tomorrow"},

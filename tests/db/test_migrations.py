@@ -17,7 +17,7 @@ from wegent.db.migrate import migrate
 
 MakeDatabase = Callable[[], Awaitable[str]]
 MIGRATIONS = Path(__file__).parents[2] / "piccolo_migrations"
-TABLES = {"users", "namespaces", "namespace_members", "kinds", "tasks"}
+TABLES = {"users", "login_failures", "namespaces", "namespace_members", "kinds", "tasks"}
 
 
 async def user_tables(db: Database) -> set[str]:

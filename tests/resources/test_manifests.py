@@ -9,7 +9,8 @@ import pytest
 
 from wegent.errors import BadRequest, Invalid
 from wegent.resources import manifests
-from wegent.resources.manifests import MAX_MANIFESTS, merge_patch, parse_manifests
+from wegent.resources.manifests import MAX_MANIFESTS, parse_manifests
+from wegent.resources.merge_patch import merge_patch
 
 YAML = "application/yaml"
 JSON = "application/json"
@@ -80,10 +81,16 @@ def test_json_byte_order_mark_is_ignored() -> None:
         ("1", "the body must be a JSON array of manifests, or one manifest object"),
         ("null", "the body must be a JSON array of manifests, or one manifest object"),
         ("true", "the body must be a JSON array of manifests, or one manifest object"),
-        ("", "invalid JSON: Input data was truncated"),
-        ("[1,]", "invalid JSON: JSON is malformed: trailing comma in array (byte 3)"),
-        ("[1] [2]", "invalid JSON: JSON is malformed: trailing characters (byte 5)"),
-        ("[" * 5000, "invalid JSON: nested too deeply"),
+        ("", "request body is not valid JSON: Input data was truncated"),
+        (
+            "[1,]",
+            "request body is not valid JSON: JSON is malformed: trailing comma in array (byte 3)",
+        ),
+        (
+            "[1] [2]",
+            "request body is not valid JSON: JSON is malformed: trailing characters (byte 5)",
+        ),
+        ("[" * 5000, "request body is nested too deeply"),
     ],
 )
 def test_bad_json(body: str, message: str) -> None:
@@ -95,13 +102,13 @@ def test_bad_json(body: str, message: str) -> None:
 
 @pytest.mark.parametrize("media_type", [JSON, YAML])
 def test_not_utf8(media_type: str) -> None:
-    assert bad(b'[{"a": "\xff"}]', media_type) == "the request body is not valid UTF-8 (byte 8)"
+    assert bad(b'[{"a": "\xff"}]', media_type) == "request body is not valid UTF-8 (byte 8)"
 
 
 @pytest.mark.parametrize("media_type", [JSON, YAML])
 def test_utf16_is_not_utf8(media_type: str) -> None:
     body = "[1]".encode("utf-16")
-    assert bad(body, media_type) == "the request body is not valid UTF-8 (byte 0)"
+    assert bad(body, media_type) == "request body is not valid UTF-8 (byte 0)"
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from litestar.params import JSONBody
 
 from wegent.api.bodies import StrictBody
 from wegent.api.docs import NO_TOKEN, errors
-from wegent.api.params import ServicesDep
+from wegent.api.params import AnyRequest, ServicesDep
 from wegent.auth.models import LoginRequest, RegisterRequest, TokenResponse, UserOut
 from wegent.auth.policy import policy
 
@@ -34,6 +34,9 @@ async def register(data: JSONBody[RegisterRequest], services: ServicesDep) -> Us
     responses=errors(400, 401, 415, 422, 429),
     tags=["auth"],
 )
-async def login(data: JSONBody[LoginRequest], services: ServicesDep) -> TokenResponse:
+async def login(
+    request: AnyRequest, data: JSONBody[LoginRequest], services: ServicesDep
+) -> TokenResponse:
     """Exchange a username (or ``user_name``) and password for a bearer token."""
-    return await services.users.login(data)
+    address = request.client.host if request.client else ""
+    return await services.users.login(data, address)

@@ -17,8 +17,8 @@ from litestar.openapi.spec import Reference, Schema
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.typing import FieldDefinition
 
-from wegent.errors import BadRequest, UnsupportedMediaType
-from wegent.resources.decode import decode
+from wegent.errors import UnsupportedMediaType
+from wegent.resources.decode import decode, parse_json
 from wegent.resources.manifests import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
 
 T = TypeVar("T")
@@ -144,11 +144,8 @@ class MergePatchBody(StrictBody[T]):
 
 
 def decode_merge_patch(body: bytes | bytearray | memoryview) -> Any:
-    """Any JSON value (it is validated once merged), or 400 when the body is not JSON."""
-    try:
-        return msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    """Any JSON value (it is validated once merged), or 400 when the body cannot be read."""
+    return parse_json(body)
 
 
 class ManifestsBody(StrictBody[T]):

@@ -35,9 +35,10 @@ _NAMESPACE = (
 class Namespaces:
     """Create, read and delete namespaces; manage who is a member with which role."""
 
-    def __init__(self, db: Database, access: Access) -> None:
+    def __init__(self, db: Database, access: Access, max_per_user: int) -> None:
         self._db = db
         self._access = access
+        self.max_per_user = max_per_user
 
     async def list(self, principal: Principal) -> NamespaceList:
         """The namespaces the caller can access, with its role in each."""
@@ -62,7 +63,8 @@ class Namespaces:
             )
         try:
             # Every user owns a namespace of its name, so this unique name covers users too.
-            async with self._db.acquire() as conn:
+            async with self._db.acquire() as conn, conn.transaction():
+                await self._check_quota(conn, principal)
                 row = await conn.fetchrow(
                     "WITH n AS (INSERT INTO namespaces (name, owner, personal, created_at) "
                     "VALUES ($1, $2, false, now()) RETURNING id, name, personal, created_at), "
@@ -80,6 +82,25 @@ class Namespaces:
         self._access.forget_roles()
         assert row is not None
         return self._out(row, "admin")
+
+    async def _check_quota(self, conn: asyncpg.Connection, principal: Principal) -> None:
+        """At most ``max_per_user`` shared namespaces per user (global admins are exempt).
+
+        The user's row is locked first and the count read after the lock, so concurrent
+        creates by one user are counted one after the other and cannot pass the limit together.
+        """
+        if principal.is_admin:
+            return
+        await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE", principal.id)
+        owned = await conn.fetchval(
+            "SELECT count(*) FROM namespaces WHERE owner = $1 AND NOT personal", principal.id
+        )
+        if owned >= self.max_per_user:
+            raise Forbidden(
+                f'user "{principal.username}" has reached the limit of {self.max_per_user} '
+                "namespaces; delete one first",
+                kind="Namespace",
+            )
 
     async def get(self, principal: Principal, name: str) -> NamespaceOut:
         async with self._db.acquire() as conn:

@@ -7,6 +7,8 @@ per worker: a login flood queues instead of exhausting memory.
 from __future__ import annotations
 
 import asyncio
+import unicodedata
+from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,6 +18,12 @@ OWASP = (2, 19 * 1024, 1)
 # The cheapest argon2 allows; for test suites only (WEGENT_ARGON2_PROFILE=test).
 TEST = (1, 8, 1)
 MAX_CONCURRENT_HASHES = 4
+
+
+def normalized(password: str) -> str:
+    """Passwords are compared after Unicode NFKC normalization (API.md §11): the same password
+    typed on another keyboard or input method (full-width digits, composed accents) matches."""
+    return unicodedata.normalize("NFKC", password)
 
 
 class Passwords:
@@ -33,10 +41,18 @@ class Passwords:
         async with self._slots:
             return await asyncio.to_thread(self._hasher.hash, password)
 
-    async def verify(self, stored_hash: str | None, password: str) -> bool:
-        """True if ``password`` matches; with no stored hash, verify against the dummy anyway."""
+    async def verify(
+        self, stored_hash: str | None, password: str, *, legacy: str | None = None
+    ) -> Literal["ok", "legacy", False]:
+        """Whether ``password`` (normalized) matches; with no stored hash, the dummy is checked
+        anyway. ``legacy``: the password as typed, tried too when it differs from the
+        normalized one, for hashes made before passwords were normalized ("legacy": rehash)."""
         async with self._slots:
-            return await asyncio.to_thread(self._verify, stored_hash, password)
+            if await asyncio.to_thread(self._verify, stored_hash, password):
+                return "ok"
+            if legacy is None or legacy == password:
+                return False
+            return "legacy" if await asyncio.to_thread(self._verify, stored_hash, legacy) else False
 
     def _verify(self, stored_hash: str | None, password: str) -> bool:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import jwt
@@ -10,6 +11,8 @@ import msgspec
 ALGORITHM = "HS256"
 LEEWAY_S = 30
 REQUIRED_CLAIMS = ["sub", "username", "role", "iat", "exp"]
+MAX_USER_ID = 2**31 - 1  # users.id is a PostgreSQL integer
+_USER_ID = re.compile(r"[1-9][0-9]{0,9}")  # ASCII digits only: "١٢" is a digit string too
 
 
 class InvalidToken(Exception):
@@ -73,7 +76,9 @@ class TokenIssuer:
             iat, sub, username = payload["iat"], payload["sub"], payload["username"]
             if not isinstance(iat, int | float) or iat > time.time() + LEEWAY_S:
                 raise InvalidToken
-            if not isinstance(sub, str) or not sub.isdigit() or not isinstance(username, str):
+            if not isinstance(sub, str) or not _USER_ID.fullmatch(sub):
+                raise InvalidToken  # a user id is what this server puts there, nothing else
+            if not isinstance(username, str) or int(sub) > MAX_USER_ID:
                 raise InvalidToken
             return Claims(user_id=int(sub), username=username), float(payload["exp"])
         except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:

@@ -19,7 +19,7 @@ from wegent.auth.models import (
     UserPatch,
     is_reserved,
 )
-from wegent.auth.passwords import Passwords
+from wegent.auth.passwords import Passwords, normalized
 from wegent.auth.tokens import TokenIssuer
 from wegent.db.engine import Database
 from wegent.errors import (
@@ -33,7 +33,11 @@ from wegent.errors import (
     Unauthorized,
 )
 
+#: Checked failures per account and client address in a window, and per account across
+#: addresses (API.md §11): one client cannot lock the owner out from elsewhere, and a spread
+#: attack still stops at the account-wide ceiling.
 MAX_FAILURES = 10
+MAX_ACCOUNT_FAILURES = 100
 FAILURE_WINDOW_S = 15 * 60
 _LOGIN_FAILED = "invalid username or password"
 _USER_COLUMNS = "id, username, email, role, is_active, created_at, updated_at"
@@ -54,14 +58,44 @@ WITH u AS (
 SELECT {_USER_COLUMNS} FROM u
 """
 
-_RECORD_FAILURE = f"""
-UPDATE users SET
-    failed_logins = CASE WHEN failed_window_start IS NULL
-        OR failed_window_start <= now() - interval '{FAILURE_WINDOW_S} seconds'
-        THEN 1 ELSE failed_logins + 1 END,
-    failed_window_start = CASE WHEN failed_window_start IS NULL
-        OR failed_window_start <= now() - interval '{FAILURE_WINDOW_S} seconds'
-        THEN now() ELSE failed_window_start END
+_WINDOW = f"make_interval(secs => {FAILURE_WINDOW_S})"
+# Take one attempt from both budgets before the password is checked, in one statement: rows
+# are locked and re-read at their newest version, so concurrent guesses are counted one by one
+# and at most MAX_FAILURES of them are ever checked. No row back: refused.
+_RESERVE = f"""
+WITH a AS (
+    INSERT INTO login_failures AS f (account, address, failures, window_start)
+    VALUES ($1, $2, 1, now())
+    ON CONFLICT (account, address) DO UPDATE SET
+        failures = CASE WHEN f.window_start <= now() - {_WINDOW} THEN 1 ELSE f.failures + 1 END,
+        window_start = CASE WHEN f.window_start <= now() - {_WINDOW}
+            THEN now() ELSE f.window_start END
+    WHERE f.window_start <= now() - {_WINDOW} OR f.failures < {MAX_FAILURES}
+    RETURNING account
+), u AS (
+    UPDATE users SET
+        failed_logins = CASE WHEN failed_window_start IS NULL
+            OR failed_window_start <= now() - {_WINDOW} THEN 1 ELSE failed_logins + 1 END,
+        failed_window_start = CASE WHEN failed_window_start IS NULL
+            OR failed_window_start <= now() - {_WINDOW} THEN now() ELSE failed_window_start END
+    WHERE id = (SELECT account FROM a) AND (failed_window_start IS NULL
+        OR failed_window_start <= now() - {_WINDOW} OR failed_logins < {MAX_ACCOUNT_FAILURES})
+    RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM u) AS granted, greatest(
+    (SELECT EXTRACT(EPOCH FROM window_start + {_WINDOW} - now()) FROM login_failures
+     WHERE account = $1 AND address = $2),
+    (SELECT EXTRACT(EPOCH FROM failed_window_start + {_WINDOW} - now()) FROM users
+     WHERE id = $1)) AS wait_s
+"""
+# A success gives its attempt back to the account and clears this address (and expired rows).
+_RELEASE = f"""
+WITH d AS (
+    DELETE FROM login_failures
+    WHERE account = $1 AND (address = $2 OR window_start <= now() - {_WINDOW})
+)
+UPDATE users SET failed_logins = greatest(failed_logins - 1, 0),
+    password_hash = COALESCE($3, password_hash)
 WHERE id = $1
 """
 
@@ -114,7 +148,7 @@ class Users:
                 name=username,
                 causes=[Cause("FieldValueForbidden", "reserved name", "username")],
             )
-        password_hash = await self._passwords.hash(password)
+        password_hash = await self._passwords.hash(normalized(password))
         try:
             async with self._db.acquire() as conn:
                 row = await conn.fetchrow(_REGISTER, username, email, password_hash, role)
@@ -125,54 +159,35 @@ class Users:
         assert row is not None
         return user_out(row)
 
-    async def login(self, body: LoginRequest) -> TokenResponse:
-        """Same 401 for unknown, wrong and disabled; 429 after too many failures."""
+    async def login(self, body: LoginRequest, address: str) -> TokenResponse:
+        """Same 401 for unknown, wrong and disabled; 429 once the failures from this address,
+        or from everywhere, reach their limit (counted before the hash is checked)."""
         username = body.username or body.user_name or ""
+        password = normalized(body.password)
         async with self._db.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT id, username, role, is_active, password_hash, failed_logins, "
-                "EXTRACT(EPOCH FROM failed_window_start + make_interval(secs => $2) - now()) "
-                "AS throttle_left FROM users WHERE username = $1",
+                "SELECT id, username, role, is_active, password_hash FROM users "
+                "WHERE username = $1",
                 username,
-                FAILURE_WINDOW_S,
             )
-        if row is not None:
-            self._refuse_if_throttled(row)
-        ok = await self._passwords.verify(row["password_hash"] if row else None, body.password)
-        if row is None or not ok or not row["is_active"]:
             if row is not None:
-                await self._record_failure(row["id"])
-            raise Unauthorized(_LOGIN_FAILED)
-        await self._after_success(row, body.password)
+                reserved = await conn.fetchrow(_RESERVE, row["id"], address[:64])
+                if not reserved["granted"]:
+                    raise TooManyRequests(
+                        "too many failed logins for this account; retry later",
+                        retry_after=math.ceil(float(reserved["wait_s"] or 1)),
+                    )
+        stored = row["password_hash"] if row else None
+        ok = await self._passwords.verify(stored, password, legacy=body.password)
+        if row is None or not ok or not row["is_active"]:
+            raise Unauthorized(_LOGIN_FAILED)  # the attempt stays counted
+        new_hash = None
+        if ok == "legacy" or self._passwords.needs_rehash(row["password_hash"]):
+            new_hash = await self._passwords.hash(password)
+        async with self._db.acquire() as conn:
+            await conn.execute(_RELEASE, row["id"], address[:64], new_hash)
         token = self._tokens.issue(row["id"], row["username"], row["role"])
         return TokenResponse(access_token=token, expires_in=self._tokens.lifetime_s)
-
-    @staticmethod
-    def _refuse_if_throttled(row: asyncpg.Record) -> None:
-        left = row["throttle_left"]
-        if row["failed_logins"] >= MAX_FAILURES and left is not None and left > 0:
-            raise TooManyRequests(
-                "too many failed logins for this account; retry later",
-                retry_after=math.ceil(float(left)),
-            )
-
-    async def _record_failure(self, user_id: int) -> None:
-        async with self._db.acquire() as conn:
-            await conn.execute(_RECORD_FAILURE, user_id)
-
-    async def _after_success(self, row: asyncpg.Record, password: str) -> None:
-        """Reset the failure count, and rehash when the hashing parameters changed."""
-        new_hash = None
-        if self._passwords.needs_rehash(row["password_hash"]):
-            new_hash = await self._passwords.hash(password)
-        if row["failed_logins"] or new_hash:
-            async with self._db.acquire() as conn:
-                await conn.execute(
-                    "UPDATE users SET failed_logins = 0, failed_window_start = NULL, "
-                    "password_hash = COALESCE($2, password_hash) WHERE id = $1",
-                    row["id"],
-                    new_hash,
-                )
 
     async def me(self, principal: Principal) -> Me:
         async with self._db.acquire() as conn:
@@ -247,7 +262,7 @@ class Users:
         except AlreadyExists:
             if not reset:
                 return "exists"
-        password_hash = await self._passwords.hash(password)
+        password_hash = await self._passwords.hash(normalized(password))
         async with self._db.acquire() as conn:
             status = await conn.execute(
                 "UPDATE users SET role = 'admin', is_active = true, password_hash = $2, "

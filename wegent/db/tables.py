@@ -36,6 +36,17 @@ class User(Table, tablename="users"):
     updated_at = Timestamptz()
 
 
+class LoginFailure(Table, tablename="login_failures"):
+    """Failed logins of one account from one client address, in the current window (API.md
+    §11). Unique per (account, address); the account-wide count is on ``users``."""
+
+    id = BigSerial(primary_key=True)
+    account = ForeignKey(references=User, null=False, on_delete=OnDelete.cascade)
+    address = Varchar(length=64)
+    failures = Integer(default=0)
+    window_start = Timestamptz()
+
+
 class Namespace(Table, tablename="namespaces"):
     """A namespace. Personal ones are named after their user; ``public`` has no owner."""
 
@@ -103,4 +114,4 @@ class Task(EnvelopeColumns, Table, tablename="tasks"):
     team_name = Varchar(length=63)
 
 
-TABLES: tuple[type[Table], ...] = (User, Namespace, NamespaceMember, Kind, Task)
+TABLES: tuple[type[Table], ...] = (User, LoginFailure, Namespace, NamespaceMember, Kind, Task)

@@ -102,7 +102,7 @@ def decode(body: bytes | object, type_: type[T], *, field_validation: str = "War
             raise msgspec.ValidationError("may hold a NUL: take the slow path")
         value: T = _fast(body, type_)
     except msgspec.ValidationError:
-        return _slow(_parse(body) if _is_bytes(body) else body, type_, field_validation)
+        return _slow(parse_json(body) if _is_bytes(body) else body, type_, field_validation)
     _check_metadata(value, type_)
     return Decoded(value, [])
 
@@ -135,22 +135,42 @@ def _fast(body: Any, type_: type[T]) -> T:
         return msgspec.convert(body, type_)
     except msgspec.ValidationError:
         raise
-    except (msgspec.DecodeError, RecursionError) as exc:
-        raise _unreadable(exc) from None
+    except UNREADABLE as exc:
+        raise unreadable(body, exc) from None
 
 
-def _parse(body: Any) -> object:
+#: What msgspec raises for bytes that are not JSON it can read: malformed, not UTF-8, or
+#: nested deeper than it recurses.
+UNREADABLE = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
+def parse_json(body: bytes | bytearray | memoryview | str) -> object:
+    """Any JSON value of a request body; a 400 when it cannot be read (see UNREADABLE). Every
+    body the API reads as JSON goes through here or :func:`decode`, so none can be a 500."""
     try:
         return msgspec.json.decode(body)
-    except (msgspec.DecodeError, RecursionError) as exc:
-        raise _unreadable(exc) from None
+    except UNREADABLE as exc:
+        raise unreadable(body, exc) from None
 
 
-def _unreadable(exc: Exception) -> BadRequest:
+def unreadable(body: object, exc: Exception) -> BadRequest:
     """A body that cannot be parsed at all; msgspec's reason without its path."""
     if isinstance(exc, RecursionError):
         return BadRequest("request body is nested too deeply")
+    if isinstance(exc, UnicodeDecodeError):
+        return BadRequest(f"request body is not valid UTF-8 (byte {_bad_utf8_offset(body)})")
     return BadRequest(f"request body is not valid JSON: {_split_error(str(exc))[0]}")
+
+
+def _bad_utf8_offset(body: object) -> int:
+    """Where the body stops being UTF-8 (msgspec reports the offset within one string)."""
+    try:
+        bytes(body).decode("utf-8")  # type: ignore[call-overload]
+    except UnicodeDecodeError as exc:
+        return exc.start
+    except TypeError:
+        pass
+    return 0
 
 
 def _slow(parsed: object, type_: type[T], field_validation: str) -> Decoded[T]:

@@ -1,4 +1,4 @@
-"""Batch bodies (API.md §9) and JSON merge patch (API.md §6, RFC 7386).
+"""Batch bodies (API.md §9): a JSON array of manifests or a YAML stream.
 
 YAML is read with a safe loader narrowed to what JSON can hold, so a YAML body means exactly
 what the same JSON body would:
@@ -21,12 +21,12 @@ import math
 import re
 from typing import Any, NoReturn
 
-import msgspec
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from wegent.errors import BadRequest, Invalid
+from wegent.resources.decode import parse_json, unreadable
 
 try:
     from yaml import CSafeLoader as _BaseLoader
@@ -58,59 +58,18 @@ def parse_manifests(body: bytes, media_type: str) -> list[object]:
     return items
 
 
-def merge_patch(target: object, patch: object) -> object:
-    """RFC 7386 §2 ``MergePatch(Target, Patch)``. The result shares no dict or list with either
-    input. A patch nested too deeply to recurse over is a BadRequest."""
-    try:
-        return _merge(target, patch)
-    except RecursionError:
-        raise BadRequest("the merge patch is nested too deeply") from None
-
-
-def _merge(target: object, patch: object) -> object:
-    """The RFC's pseudo-code, keeping the target's key order (patched keys stay in place,
-    new keys come last, in the patch's order)."""
-    if not isinstance(patch, dict):
-        return _copy(patch)  # not an object: replaces the target
-    source: dict[Any, Any] = target if isinstance(target, dict) else {}
-    result: dict[Any, Any] = {}
-    for name, value in source.items():
-        if name not in patch:
-            result[name] = _copy(value)
-        elif patch[name] is not None:  # null deletes the member
-            result[name] = _merge(value, patch[name])
-    for name, value in patch.items():
-        if name not in source and value is not None:
-            result[name] = _merge(None, value)  # absent: merged into an empty object
-    return result
-
-
-def _copy(value: object) -> object:
-    """A copy of a JSON value's containers (the leaves are immutable)."""
-    if isinstance(value, dict):
-        return {key: _copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy(item) for item in value]
-    return value
-
-
 def _utf8(body: bytes) -> str:
     """The body as text, without a leading byte order mark."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise BadRequest(f"the request body is not valid UTF-8 (byte {error.start})") from None
+        raise unreadable(body, error) from None
     return text.removeprefix("\ufeff")
 
 
 def _json_items(text: str) -> list[object]:
     """A JSON array of manifests, or one manifest object."""
-    try:
-        value = msgspec.json.decode(text)
-    except msgspec.DecodeError as error:
-        raise BadRequest(f"invalid JSON: {error}") from None
-    except RecursionError:
-        raise BadRequest("invalid JSON: nested too deeply") from None
+    value = parse_json(text)
     if isinstance(value, dict):
         return [value]
     if not isinstance(value, list):

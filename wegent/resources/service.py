@@ -30,7 +30,7 @@ from wegent.errors import (
 )
 from wegent.resources.decode import decode
 from wegent.resources.envelope import ResourceInput, input_type
-from wegent.resources.manifests import merge_patch
+from wegent.resources.merge_patch import merge_patch
 from wegent.resources.meta import RESOURCE_VERSION_PATTERN
 from wegent.resources.paging import Pager
 from wegent.resources.references import Reference, References, ref_key

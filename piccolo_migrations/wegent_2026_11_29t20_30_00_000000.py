@@ -8,7 +8,7 @@ delete's count of live objects, which scanned the whole table before.
 
 from wegent.db.raw_steps import raw_migration
 
-ID = "2026-11-29T21:00:00:000000"
+ID = "2026-11-29T20:30:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "objects reference their namespace"
 
