@@ -89,6 +89,8 @@ def make_settings(database_url: str | None, data_dir: Path, **overrides: object)
         "pool_min_size": 1,
         "pool_max_size": 8,
         "db_connect_timeout_s": 2.0,
+        # The authorization matrix makes a shared namespace per route for one user.
+        "max_namespaces_per_user": 1000,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -102,7 +102,8 @@ def decode(body: bytes | object, type_: type[T], *, field_validation: str = "War
             raise msgspec.ValidationError("may hold a NUL: take the slow path")
         value: T = _fast(body, type_)
     except msgspec.ValidationError:
-        return _slow(parse_json(body) if _is_bytes(body) else body, type_, field_validation)
+        parsed = parse_json(cast(bytes, body)) if _is_bytes(body) else body
+        return _slow(parsed, type_, field_validation)
     _check_metadata(value, type_)
     return Decoded(value, [])
 
