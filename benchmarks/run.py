@@ -530,7 +530,7 @@ MARKERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("PolicyGuard (auth, JWT, role cache)", ("PolicyGuard",), ("wegent/auth/policy.py",)),
     ("JWT decode (pyjwt)", ("",), ("jwt/",)),
     ("body decode (DTO + msgspec)", ("StrictBody", "MergePatchBody"), ("wegent/api/bodies.py",)),
-    ("CRDService (the operation)", ("",), ("wegent/resources/service.py",)),
+    ("CRDService (the operation)", ("",), ("wegent/resources/crd.py",)),
     ("SQL round trips (asyncpg fetch*/execute)", ("Connection.",), ("asyncpg/connection.py",)),
     ("pool acquire", ("Pool",), ("asyncpg/pool.py",)),
     ("pool release: reset query", ("PoolConnectionHolder.release",), ("asyncpg/pool.py",)),

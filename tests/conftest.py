@@ -147,3 +147,13 @@ async def alice(client: httpx.AsyncClient) -> Account:
 @pytest.fixture
 async def bob(client: httpx.AsyncClient) -> Account:
     return await register(client)
+
+
+@pytest.fixture(params=["fast", "framework"])
+def door(request: pytest.FixtureRequest, app: Litestar) -> Iterator[str]:
+    """The resource API through its fast door, then with it off (the framework's routes answer
+    alone): modules that use this run every test through both (``wegent.api.front``)."""
+    front = app.front  # type: ignore[attr-defined]
+    front.fast = request.param == "fast"
+    yield str(request.param)
+    front.fast = True

@@ -9,19 +9,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Router
-from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi.spec import Components, SecurityScheme
 
 from wegent import __version__
-from wegent.api import auth, batch, namespaces, resources, users
-from wegent.api.bodies import warning_headers
+from wegent.api import auth, namespaces, users
+from wegent.api.bodies import add_warnings
+from wegent.api.dispatch import Dispatcher
 from wegent.api.errors import EXCEPTION_HANDLERS
-from wegent.api.fastpath import FastPath
+from wegent.api.front import Front
 from wegent.api.health import healthz, readyz
-from wegent.api.limits import Busy, InFlight, refuse
 from wegent.api.openapi import DocumentConfig
+from wegent.api.operations import ResourceApi
 from wegent.api.options import allow_every_method
+from wegent.api.routes import framework_routes
 from wegent.auth.policy import policy
 from wegent.db.engine import Database
 from wegent.db.migrate import migrate
@@ -45,35 +46,21 @@ ROUTES = [
     namespaces.list_members,
     namespaces.put_member,
     namespaces.delete_member,
-    *resources.ROUTES,
-    batch.apply_manifests,
-    batch.delete_manifests,
 ]
 
 
 class WegentApp(Litestar):
-    """Litestar, with two things in front of its router: the in-flight limit (so refusing is
-    cheap) and the fast path for the plain resource operations (``wegent.api.fastpath``)."""
+    """Litestar, behind the front layer (``wegent.api.front``): every request passes the front
+    first, which answers the resource API's operations itself (its fast door) and hands the
+    rest to the framework."""
 
-    fast_path: FastPath | None
-    in_flight: InFlight
+    front: Front
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        try:
-            counted = self.in_flight.enter(scope["path"])
-        except Busy:
-            await refuse(send)
-            return
-        try:
-            fast = self.fast_path
-            if fast is None or not await fast.handle(scope, receive, send):
-                await super().__call__(scope, receive, send)
-        finally:
-            if counted:
-                self.in_flight.leave()
+        await self.front(scope, receive, send)
+
+    async def framework(self, scope: Any, receive: Any, send: Any) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> WegentApp:
@@ -81,6 +68,7 @@ def create_app(settings: Settings | None = None) -> WegentApp:
     settings = settings or load_settings()
     db = Database(settings)
     services = Services.build(settings, db)
+    resource_api = ResourceApi(services)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -94,18 +82,11 @@ def create_app(settings: Settings | None = None) -> WegentApp:
             await db.close()
 
     app = WegentApp(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *framework_routes(resource_api)],
         before_request=services.guard.before_request,
         dependencies={"services": Provide(lambda: services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[warning_headers, allow_every_method],
-        cors_config=CORSConfig(
-            allow_origins=list(settings.cors_origins),
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Warning", "Retry-After"],
-        )
-        if settings.cors_origins
-        else None,
+        middleware=[add_warnings, allow_every_method],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=DocumentConfig(
@@ -127,10 +108,7 @@ def create_app(settings: Settings | None = None) -> WegentApp:
     app.state.settings = settings
     app.state.db = db
     app.state.services = services
-    app.fast_path = FastPath(
-        services, max_body_bytes=settings.max_body_bytes, cors=bool(settings.cors_origins)
-    )
-    app.in_flight = InFlight(settings.max_in_flight)
+    app.front = Front(app.framework, Dispatcher(resource_api), settings)
     return app
 
 

@@ -67,6 +67,10 @@ class Conflict(ApiError):
     code, reason = 409, "Conflict"
 
 
+class RequestTimeout(ApiError):
+    code, reason = 408, "Timeout"
+
+
 class Gone(ApiError):
     code, reason = 410, "Gone"
 
@@ -77,6 +81,10 @@ class RequestEntityTooLarge(ApiError):
 
 class UnsupportedMediaType(ApiError):
     code, reason = 415, "UnsupportedMediaType"
+
+
+class RequestHeaderFieldsTooLarge(ApiError):
+    code, reason = 431, "RequestHeaderFieldsTooLarge"
 
 
 class Invalid(ApiError):
@@ -107,9 +115,11 @@ ERRORS_BY_CODE: dict[int, type[ApiError]] = {
         NotFound,
         MethodNotAllowed,
         Conflict,
+        RequestTimeout,
         Gone,
         RequestEntityTooLarge,
         UnsupportedMediaType,
+        RequestHeaderFieldsTooLarge,
         Invalid,
         TooManyRequests,
         ServiceUnavailable,

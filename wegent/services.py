@@ -13,12 +13,11 @@ from wegent.auth.tokens import TokenIssuer
 from wegent.auth.users import Users
 from wegent.db.engine import Database
 from wegent.resources.batch import Batch
-from wegent.resources.kinds import SERVICES
+from wegent.resources.crd import CRDService, ServiceDeps
 from wegent.resources.paging import Pager
 from wegent.resources.references import References
-from wegent.resources.registry import BY_KIND
+from wegent.resources.registry import KINDS
 from wegent.resources.secrets import SecretBox
-from wegent.resources.service import CRDService, ServiceDeps
 from wegent.settings import Settings
 
 
@@ -49,7 +48,7 @@ class Services:
             pager=Pager(settings.secret_key),
             box=SecretBox(settings.secret_key),
         )
-        resources = {kind: service(BY_KIND[kind], deps) for kind, service in SERVICES.items()}
+        resources = {info.kind: info.service(info, deps) for info in KINDS}
         return cls(
             settings=settings,
             db=db,

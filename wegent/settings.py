@@ -49,6 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: tuple[str, ...] = ()
     max_in_flight: int = 256
     max_namespaces_per_user: int = 100
+    body_timeout_s: float = 30.0
 
     @property
     def embedded(self) -> bool:
@@ -92,6 +93,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cors_origins=_origins(env.get("WEGENT_CORS_ORIGINS", "")),
         max_in_flight=_int(env, "WEGENT_MAX_IN_FLIGHT", 256, 0, 1_000_000),
         max_namespaces_per_user=_int(env, "WEGENT_MAX_NAMESPACES_PER_USER", 100, 0, 1_000_000),
+        body_timeout_s=_int(env, "WEGENT_BODY_TIMEOUT_S", 30, 1, 3600),
     )
 
 

@@ -23,9 +23,14 @@ INVALID_UTF8 = {
 
 
 def body_routes(app: Litestar) -> list[tuple[str, str]]:
-    """(method, path) of every route whose handler reads a request body. They are called as a
+    """(method, path) of every route that reads a request body: the resource API's rows that
+    take one, and the framework's handlers with a ``data`` parameter. They are called as a
     global admin, so that every policy lets the request through to its body."""
-    rows = set()
+    rows = {
+        (route.operation.method, route.path)
+        for route in app.front.dispatcher.api.routes  # type: ignore[attr-defined]
+        if route.operation.body is not None
+    }
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
             continue
@@ -33,7 +38,7 @@ def body_routes(app: Litestar) -> list[tuple[str, str]]:
             if "data" not in handler.parsed_fn_signature.parameters:
                 continue
             for method in handler.http_methods & {"POST", "PUT", "PATCH"}:
-                rows.add((method, route.path_format))
+                rows.add((method, route.path_format.replace(":str", "")))
     return sorted(rows)
 
 

@@ -40,7 +40,7 @@ async def started(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def test_in_flight_limit_refuses_fast_and_spares_the_probes(
     client: httpx.AsyncClient, app: Litestar, alice: Account
 ) -> None:
-    in_flight: InFlight = app.in_flight  # type: ignore[attr-defined]
+    in_flight: InFlight = app.front.in_flight  # type: ignore[attr-defined]
     saved = in_flight.limit
     in_flight.limit = 3
     in_flight.count = 3  # as if three requests were being served

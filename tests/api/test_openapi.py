@@ -16,7 +16,7 @@ from litestar import Litestar
 from tests.auth.test_authorization import route_table
 from tests.helpers import Account, register
 from wegent.api.bodies import BODY_TYPES
-from wegent.api.openapi import NAMESPACE_OR_EMPTY
+from wegent.api.params import NAMESPACE_OR_EMPTY
 from wegent.resources.decode import NO_NUL, decode
 from wegent.resources.envelope import input_type
 from wegent.resources.meta import (

@@ -11,6 +11,8 @@ import pytest
 from tests.helpers import Account, register, status_body
 from tests.resources.api import Api, bot, ghost, model, team
 
+pytestmark = pytest.mark.usefixtures("door")  # through both doors of the resource API
+
 TEAM_YAML = b"""\
 apiVersion: agent.wecode.io/v1
 kind: Team

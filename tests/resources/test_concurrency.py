@@ -17,6 +17,8 @@ import pytest
 from tests.helpers import register, status_body
 from tests.resources.api import Api, bot, ghost, team
 
+pytestmark = pytest.mark.usefixtures("door")  # through both doors of the resource API
+
 TRIALS = 3
 
 

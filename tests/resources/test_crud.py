@@ -13,7 +13,7 @@ import pytest
 from tests.helpers import Account, register, status_body, unique
 from tests.resources.api import Api, assert_envelope, ghost, manifest, model, shell
 
-pytestmark = pytest.mark.usefixtures("client")
+pytestmark = pytest.mark.usefixtures("client", "door")
 
 
 @pytest.fixture(params=["A", "B"])

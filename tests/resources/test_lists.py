@@ -11,6 +11,8 @@ import pytest
 from tests.helpers import register
 from tests.resources.api import Api, ghost
 
+pytestmark = pytest.mark.usefixtures("door")  # through both doors of the resource API
+
 
 @pytest.fixture(params=["A", "B"])
 async def api(client: httpx.AsyncClient, request: pytest.FixtureRequest) -> Api:
@@ -157,6 +159,8 @@ async def test_all_namespaces_still_needs_a_well_formed_namespace(api: Api) -> N
     response = await bad.list("ghosts", params={"allNamespaces": "true"})
     assert response.status_code == 400
     assert response.json()["message"] == (
-        "invalid namespace name 'Not-A-Label': must be a DNS label"
+        'invalid value "Not-A-Label" for query parameter namespace: must be a DNS label'
+        if api.family == "A"
+        else "invalid namespace name 'Not-A-Label': must be a DNS label"
     )
     assert (await api.list("ghosts", params={"allNamespaces": "true"})).status_code == 200

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.helpers import Account, register, unique
 from tests.resources.api import Api, manifest
+
+pytestmark = pytest.mark.usefixtures("door")  # through both doors of the resource API
 
 SECRET = "sk-live-0123456789abcdef"
 

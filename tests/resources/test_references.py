@@ -8,6 +8,8 @@ import pytest
 from tests.helpers import Account, register, status_body, unique
 from tests.resources.api import Api, bot, ghost, manifest, model, shell, skill, team
 
+pytestmark = pytest.mark.usefixtures("door")  # through both doors of the resource API
+
 
 @pytest.fixture(params=["A", "B"])
 async def api(client: httpx.AsyncClient, request: pytest.FixtureRequest) -> Api:

@@ -9,13 +9,7 @@ import pytest
 
 from wegent.errors import Cause, Invalid
 from wegent.resources.decode import decode
-from wegent.resources.envelope import (
-    ListMeta,
-    ResourceStatus,
-    input_type,
-    list_type,
-    output_type,
-)
+from wegent.resources.envelope import ListMeta, input_type, list_type, output_type
 from wegent.resources.meta import (
     API_VERSION,
     MAX_FREEFORM_KEYS,
@@ -24,7 +18,8 @@ from wegent.resources.meta import (
     validate_annotations,
     validate_labels,
 )
-from wegent.resources.specs import SPECS
+from wegent.resources.registry import BY_KIND, KINDS
+from wegent.resources.status import ResourceStatus
 
 NAME_REGEX = r"Expected `str` matching regex '^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$(?!\\n)'"
 NS_REGEX = r"Expected `str` matching regex '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$(?!\\n)'"
@@ -561,7 +556,9 @@ def object_meta() -> ObjectMeta:
 
 
 def test_output_object_encodes_every_metadata_field_and_status() -> None:
-    ghost = output_type("Ghost")(metadata=object_meta(), spec=SPECS["Ghost"](systemPrompt="p"))
+    ghost = output_type("Ghost")(
+        metadata=object_meta(), spec=BY_KIND["Ghost"].spec(systemPrompt="p")
+    )
     assert msgspec.json.encode(ghost) == (
         b'{"apiVersion":"agent.wecode.io/v1","kind":"Ghost","metadata":{"name":"g",'
         b'"namespace":"alice","displayName":null,"labels":{},"annotations":{},"uid":"u1",'
@@ -586,8 +583,9 @@ def test_list_omits_continue_when_there_is_no_next_page() -> None:
 
 
 def test_envelope_types_are_named_per_kind_and_built_once() -> None:
-    assert list(SPECS) == ["Skill", "Ghost", "Model", "Shell", "Workspace", "Bot", "Team", "Task"]
-    for kind in SPECS:
+    kinds = [info.kind for info in KINDS]
+    assert kinds == ["Skill", "Ghost", "Model", "Shell", "Workspace", "Bot", "Team", "Task"]
+    for kind in kinds:
         assert input_type(kind).__name__ == f"{kind}Input"
         assert output_type(kind).__name__ == kind
         assert list_type(kind).__name__ == f"{kind}List"

@@ -16,9 +16,10 @@ from wegent.resources.secrets import (
     MASK,
     SecretBox,
     SecretError,
+    SecretFields,
     is_secret_key,
-    open_model_spec,
-    seal_model_spec,
+    open_spec,
+    seal_spec,
 )
 
 KEY = "k" * 48
@@ -141,7 +142,20 @@ def test_empty_key_is_refused() -> None:
         SecretBox("")
 
 
-# seal_model_spec
+MODEL = SecretFields(maps=("modelConfig.env",))  # as Model's registry entry declares it
+
+
+def seal_model_spec(
+    spec: dict[str, Any], stored: dict[str, Any] | None, box: SecretBox, name: str | None = None
+) -> dict[str, Any]:
+    return seal_spec(spec, stored, box, MODEL, kind="Model", name=name)
+
+
+def open_model_spec(spec: dict[str, Any], box: SecretBox, *, reveal: bool) -> dict[str, Any]:
+    return open_spec(spec, box, MODEL, reveal=reveal)
+
+
+# sealing
 
 
 def test_seals_secrets_only() -> None:

@@ -13,6 +13,8 @@ import pytest
 from tests.helpers import register, status_body
 from tests.resources.api import Api, bot, ghost, manifest, team
 
+pytestmark = pytest.mark.usefixtures("door")  # through both doors of the resource API
+
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 PENDING = {
     "phase": "PENDING",

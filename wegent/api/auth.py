@@ -7,7 +7,7 @@ from litestar.params import JSONBody
 
 from wegent.api.bodies import StrictBody
 from wegent.api.docs import NO_TOKEN, errors
-from wegent.api.params import AnyRequest, ServicesDep
+from wegent.api.markers import AnyRequest, ServicesDep
 from wegent.auth.models import LoginRequest, RegisterRequest, TokenResponse, UserOut
 from wegent.auth.policy import policy
 

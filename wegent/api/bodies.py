@@ -17,13 +17,13 @@ from litestar.openapi.spec import Reference, Schema
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.typing import FieldDefinition
 
+from wegent.api.answers import warning_headers
 from wegent.errors import UnsupportedMediaType
-from wegent.resources.decode import decode, parse_json
-from wegent.resources.manifests import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
+from wegent.resources.decode import decode
+from wegent.resources.manifests import JSON_MEDIA_TYPES
 
 T = TypeVar("T")
 WARNINGS_KEY = "wegent.warnings"
-MERGE_PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
 #: The Struct of every ``StrictBody[...]`` by name, for the OpenAPI document
 #: (``wegent.api.openapi`` documents them from msgspec's own schema).
 BODY_TYPES: dict[str, type[msgspec.Struct]] = {}
@@ -103,8 +103,9 @@ def check_media_type(content_type: str | None, accepted: frozenset[str]) -> None
 _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
-def warning_headers(app: ASGIApp) -> ASGIApp:
-    """ASGI middleware: one ``Warning: 299 - "..."`` header per dropped unknown field."""
+def add_warnings(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware for the framework's routes: the warnings their bodies' decoding left
+    in the scope become ``Warning`` headers (the resource API adds its own to its answers)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP or scope["method"] in _NO_BODY:
@@ -115,43 +116,9 @@ def warning_headers(app: ASGIApp) -> ASGIApp:
             if message["type"] == "http.response.start":
                 warnings = scope.get("state", {}).get(WARNINGS_KEY)
                 if warnings:
-                    headers = list(message.get("headers", []))
-                    headers.extend((b"warning", warning_value(w)) for w in warnings)
-                    message["headers"] = headers
+                    message["headers"] = [*message.get("headers", []), *warning_headers(warnings)]
             await send(message)
 
         await app(scope, receive, send_with_warnings)
 
     return middleware
-
-
-def warning_value(text: str) -> bytes:
-    """RFC 7234 warn-code 299 (miscellaneous persistent warning), as Kubernetes sends it."""
-    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'299 - "{quoted}"'.encode()
-
-
-class MergePatchBody(StrictBody[T]):
-    """An RFC 7386 merge patch: any JSON value, validated only after it is merged. Sent as
-    ``application/merge-patch+json`` or, treated the same, ``application/json`` (API.md §6)."""
-
-    accepted_media_types = MERGE_PATCH_TYPES
-
-    def _decode(self, value: object) -> Any:
-        if not isinstance(value, bytes | bytearray | memoryview):
-            return value
-        return decode_merge_patch(value)
-
-
-def decode_merge_patch(body: bytes | bytearray | memoryview) -> Any:
-    """Any JSON value (it is validated once merged), or 400 when the body cannot be read."""
-    return parse_json(body)
-
-
-class ManifestsBody(StrictBody[T]):
-    """A batch: a JSON array or a YAML stream, passed on as bytes to be parsed by the batch."""
-
-    accepted_media_types = JSON_MEDIA_TYPES | YAML_MEDIA_TYPES
-
-    def _decode(self, value: object) -> Any:
-        return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar.openapi.datastructures import ResponseSpec
 
 from wegent.api.errors import Status
@@ -12,6 +14,7 @@ _DESCRIPTIONS = {
     403: "Not allowed for this caller",
     404: "Not found",
     409: "Conflict with the current state",
+    408: "The request body did not arrive in time",
     413: "Request body too large",
     415: "Unsupported content type",
     422: "Invalid: every bad field is listed in details.causes",
@@ -28,6 +31,18 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
         code: ResponseSpec(
             data_container=Status, description=_DESCRIPTIONS[code], generate_examples=False
         )
+        for code in sorted({400, 503, *codes})
+    }
+
+
+def error_responses(*codes: int) -> dict[str, Any]:
+    """The same as :func:`errors`, as OpenAPI response objects (for documents written by hand)."""
+    status = {"$ref": "#/components/schemas/Status"}
+    return {
+        str(code): {
+            "description": _DESCRIPTIONS[code],
+            "content": {"application/json": {"schema": status}},
+        }
         for code in sorted({400, 503, *codes})
     }
 

@@ -7,7 +7,7 @@ from litestar.params import JSONBody
 
 from wegent.api.bodies import StrictBody
 from wegent.api.docs import errors
-from wegent.api.params import AnyRequest, ServicesDep, UserName
+from wegent.api.markers import AnyRequest, ServicesDep, UserName
 from wegent.auth.models import (
     MemberList,
     MemberOut,

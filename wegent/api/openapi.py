@@ -1,18 +1,18 @@
 """The OpenAPI document, exact about what the server accepts (docs/fuzzing.md checks it).
 
-Litestar builds the document from the routes; :func:`finish` then says what Litestar cannot:
+Litestar builds the document from its routes; :func:`finish` then completes it:
 
-- Request bodies are documented from msgspec's own JSON Schema of their Structs, so every
-  constraint the decoder enforces is there (Litestar drops those of optional fields and of
-  list items), explicit ``extra_json_schema`` metadata included (label rules, the kind each
+- The resource API (its operations, parameters, bodies and answers) is written from the
+  operation table (``wegent.api.operations``), the same rows both of its doors serve.
+- Request and answer bodies are documented from msgspec's own JSON Schema of their Structs, so
+  every constraint the decoder enforces is there (Litestar drops those of optional fields and
+  of list items), explicit ``extra_json_schema`` metadata included (label rules, the kind each
   input takes, a unique ``skills`` list ...). Then what the decoder and the services check
   beyond msgspec: no U+0000 in any kept string (free-form objects included), unknown fields
   allowed (``fieldValidation=Warn`` drops them, API.md §1), ``shellType`` or its alias
   ``runtime`` required and both equal when both are given, ``bindMode`` and its alias not
   both, and for a create a ``metadata.name`` and no ``resourceVersion`` (API.md §6).
-- ``{namespace}`` is a DNS label; family A routes take it as ``?namespace=`` (API.md §3, §5).
-- Media types: a merge patch may be ``application/merge-patch+json``, a batch a YAML stream;
-  a batch is an array of manifests or one manifest (API.md §9).
+- ``{namespace}`` is a DNS label in every path (API.md §3).
 
 The document is built once per app and is the same on every start.
 """
@@ -27,32 +27,29 @@ import msgspec
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import OpenAPI
 
-from wegent.api.bodies import BODY_TYPES, MERGE_PATCH_TYPES
+from wegent.api.bodies import BODY_TYPES
+from wegent.api.docs import error_responses
+from wegent.api.operations import Route, build_routes
+from wegent.names import NAME_PATTERN, NAMESPACE_PATTERN
+from wegent.resources.batch import BatchResult
 from wegent.resources.decode import NO_NUL
-from wegent.resources.envelope import ResourceInput
-from wegent.resources.manifests import JSON_MEDIA_TYPES, MAX_MANIFESTS, YAML_MEDIA_TYPES
-from wegent.resources.meta import NAMESPACE_PATTERN
-from wegent.resources.registry import BY_KIND
+from wegent.resources.envelope import input_type, list_type, output_type
+from wegent.resources.manifests import MAX_MANIFESTS, YAML_MEDIA_TYPES
+from wegent.resources.registry import KINDS
 from wegent.resources.specs import ShellType
+from wegent.resources.tasks import StatusUpdate
 
 REF = "#/components/schemas/{name}"
 JSON_VALUE = "JsonValue"
 CREATE_METADATA = "CreateMetadata"
 
-NAMESPACE_OR_EMPTY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$(?!\n)"  # "": the default namespace
 NAMESPACE_IN_PATH = {
     "type": "string",
     "minLength": 1,
     "maxLength": 63,
     "pattern": NAMESPACE_PATTERN,
 }
-NAMESPACE_IN_QUERY = {
-    "name": "namespace",
-    "in": "query",
-    "required": False,
-    "description": "The namespace; empty or absent means default, the caller's own (API.md §3)",
-    "schema": {"type": "string", "maxLength": 63, "pattern": NAMESPACE_OR_EMPTY},
-}
+NAME_IN_PATH = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": NAME_PATTERN}
 
 
 class DocumentConfig(OpenAPIConfig):
@@ -71,68 +68,79 @@ class Document(OpenAPI):
 
 
 def finish(document: dict[str, Any]) -> dict[str, Any]:
-    """Correct and complete the document Litestar generated (see the module's docstring)."""
+    """Complete the document Litestar generated (see the module's docstring)."""
     document["components"]["schemas"].update(body_schemas())
-    for path, item in document["paths"].items():
-        for method, operation in item.items():
+    for item in document["paths"].values():
+        for operation in item.values():
             if isinstance(operation, dict) and "responses" in operation:
-                _parameters(path, operation)
-                _request_body(method, operation)
+                for parameter in operation.get("parameters", []):
+                    if parameter["in"] == "path" and parameter["name"] == "namespace":
+                        parameter["schema"] = dict(NAMESPACE_IN_PATH)
+    for route in build_routes():
+        item = document["paths"].setdefault(route.path, {})
+        item[route.operation.method.lower()] = resource_operation(route)
     return document
 
 
-def _parameters(path: str, operation: dict[str, Any]) -> None:
-    parameters = operation.setdefault("parameters", [])
-    for parameter in parameters:
-        if parameter["in"] == "path" and parameter["name"] == "namespace":
-            parameter["schema"] = dict(NAMESPACE_IN_PATH)
-    if path.startswith("/api/v1/kinds/"):
-        parameters.append(copy.deepcopy(NAMESPACE_IN_QUERY))
+# -- the resource API, from the operation table -------------------------------------------------
 
 
-def _request_body(method: str, operation: dict[str, Any]) -> None:
-    content = operation.get("requestBody", {}).get("content")
-    if not content:
-        return
-    tags = operation.get("tags", [])
-    if "batch" in tags:
-        manifests = {"type": "array", "maxItems": MAX_MANIFESTS, "items": {"type": "object"}}
-        one_of: list[dict[str, Any]] = [manifests, {"type": "object"}]
-        described = "An array of manifests, or one manifest (API.md §9)"
-        content.clear()
-        for media_type in sorted(JSON_MEDIA_TYPES):
-            content[media_type] = {"schema": {"description": described, "oneOf": one_of}}
-        for media_type in sorted(YAML_MEDIA_TYPES):  # an empty stream holds no manifest
-            schema = {"description": f"{described}; a stream of documents", "oneOf": one_of}
-            content[media_type] = {"schema": copy.deepcopy(schema)}
-            content[media_type]["schema"]["oneOf"].append({"type": "null"})
-        return
-    if method == "patch" and tags and tags[0] in BY_KIND:
-        schema = content["application/json"]["schema"]
-        for media_type in sorted(MERGE_PATCH_TYPES):
-            content[media_type] = {"schema": copy.deepcopy(schema)}
-        return
-    body = content.get("application/json", {}).get("schema", {})
-    ref = body.get("$ref", "")
-    created = _create_name(ref.rpartition("/")[2])
-    if method == "post" and created:
-        body["$ref"] = REF.format(name=created)
+def resource_operation(route: Route) -> dict[str, Any]:
+    """One operation of the resource API on one kind and path family."""
+    operation, info = route.operation, route.kind
+    names = {"kind": info.kind, "plural": info.plural} if info else {}
+    parameters: list[dict[str, Any]] = []
+    if "{namespace}" in route.path:
+        parameters.append(_path_parameter("namespace", NAMESPACE_IN_PATH))
+    if "{name}" in route.path:
+        parameters.append(_path_parameter("name", NAME_IN_PATH))
+    parameters += [param.openapi() for param in route.params.params]
+    success: dict[str, Any] = {"description": "The request succeeded"}
+    if operation.response is not None:
+        component = operation.response.format(**names)
+        success["content"] = {"application/json": {"schema": {"$ref": REF.format(name=component)}}}
+    documented: dict[str, Any] = {
+        "tags": [operation.tag or (info.kind if info else "")],
+        "summary": operation.summary.format(**names),
+        "operationId": route.operation_id,
+        "parameters": parameters,
+        "responses": {str(operation.status): success, **error_responses(*operation.errors)},
+    }
+    if operation.body is not None:
+        schema = operation.body.schema(info)
+        content = {
+            media_type: {"schema": _body_schema(schema, media_type)}
+            for media_type in sorted(operation.body.media_types)
+        }
+        documented["requestBody"] = {"required": True, "content": content}
+    return documented
 
 
-def _create_name(component: str) -> str | None:
-    """``SkillCreate`` for ``SkillInput``: what a create takes."""
-    body_type = BODY_TYPES.get(component)
-    if body_type is None or not issubclass(body_type, ResourceInput):
-        return None
-    return f"{body_type.KIND}Create"
+def _path_parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": dict(schema)}
+
+
+def _body_schema(component: str, media_type: str) -> dict[str, Any]:
+    if component != "Manifests":
+        return {"$ref": REF.format(name=component)}
+    manifests = {"type": "array", "maxItems": MAX_MANIFESTS, "items": {"type": "object"}}
+    one_of: list[dict[str, Any]] = [manifests, {"type": "object"}]
+    described = "An array of manifests, or one manifest (API.md §9)"
+    if media_type in YAML_MEDIA_TYPES:  # an empty stream holds no manifest
+        one_of.append({"type": "null"})
+        described += "; a stream of documents"
+    return {"description": described, "oneOf": one_of}
 
 
 # -- request body schemas ---------------------------------------------------------------------
 
 
 def body_schemas() -> dict[str, Any]:
-    """Every request body's component, from msgspec, corrected and completed."""
-    _, components = msgspec.json.schema_components(list(BODY_TYPES.values()), ref_template=REF)
+    """Every request body's component, from msgspec, corrected and completed; and the answers
+    of the resource API (each kind's object and list, a batch's result)."""
+    bodies: list[Any] = [*BODY_TYPES.values(), StatusUpdate]
+    bodies += [input_type(info.kind) for info in KINDS]
+    _, components = msgspec.json.schema_components(bodies, ref_template=REF)
     for schema in components.values():
         schema.pop("description", None)  # the Structs' docstrings are written for developers
         _exact(schema)
@@ -140,6 +148,12 @@ def body_schemas() -> dict[str, Any]:
     _shell_type_required(components["ShellSpec"])
     _bind_mode_once(components["TeamSpec"])
     components.update(_create_schemas(components))
+    answers: list[Any] = [BatchResult]
+    answers += [t for info in KINDS for t in (output_type(info.kind), list_type(info.kind))]
+    _, answered = msgspec.json.schema_components(answers, ref_template=REF)
+    for name, schema in answered.items():
+        schema.pop("description", None)
+        components.setdefault(name, schema)  # a spec shared with a body keeps its body form
     return components
 
 
@@ -243,10 +257,9 @@ def _create_schemas(components: dict[str, Any]) -> dict[str, Any]:
     properties["resourceVersion"] = {"description": "May not be set on create", "enum": ["", None]}
     metadata["required"] = ["name"]
     created = {CREATE_METADATA: metadata}
-    for name, body_type in BODY_TYPES.items():
-        if issubclass(body_type, ResourceInput):
-            schema = copy.deepcopy(components[name])
-            schema["title"] = f"{body_type.KIND}Create"
-            schema["properties"]["metadata"] = {"$ref": REF.format(name=CREATE_METADATA)}
-            created[schema["title"]] = schema
+    for info in KINDS:
+        schema = copy.deepcopy(components[f"{info.kind}Input"])
+        schema["title"] = f"{info.kind}Create"
+        schema["properties"]["metadata"] = {"$ref": REF.format(name=CREATE_METADATA)}
+        created[schema["title"]] = schema
     return created

@@ -16,10 +16,9 @@ from wegent.auth.cache import TTLCache
 from wegent.auth.tokens import Claims
 from wegent.db.engine import Database
 from wegent.errors import Forbidden, Unauthorized
+from wegent.names import DEFAULT, PUBLIC
 
 Verb = Literal["read", "write", "admin"]
-PUBLIC = "public"
-DEFAULT = "default"
 _ALLOWED: dict[str, frozenset[str]] = {
     "view": frozenset({"read"}),
     "edit": frozenset({"read", "write"}),

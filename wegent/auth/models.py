@@ -6,10 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from wegent.resources.meta import NAMESPACE_PATTERN
-
-DNS_LABEL = NAMESPACE_PATTERN  # a DNS label; "abc\n" does not pass
-RESERVED_NAMES = frozenset({"default", "public", "system"})
+from wegent.names import NAMESPACE_PATTERN as DNS_LABEL
 
 Username = Annotated[str, msgspec.Meta(min_length=2, max_length=63, pattern=DNS_LABEL)]
 NamespaceName = Annotated[str, msgspec.Meta(min_length=1, max_length=63, pattern=DNS_LABEL)]
@@ -24,11 +21,6 @@ Email = Annotated[
 ]
 GlobalRole = Literal["admin", "user"]
 NamespaceRole = Literal["view", "edit", "admin"]
-
-
-def is_reserved(name: str) -> bool:
-    """Names that are never a user or a namespace (API.md §3)."""
-    return name in RESERVED_NAMES or name.startswith("kube-")
 
 
 class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncpg
 
-from wegent.auth.access import PUBLIC, Access, Principal
+from wegent.auth.access import Access, Principal
 from wegent.auth.models import (
     MemberList,
     MemberOut,
     NamespaceCreate,
     NamespaceList,
     NamespaceOut,
-    is_reserved,
 )
 from wegent.auth.users import rfc3339
 from wegent.db.engine import Database
@@ -25,6 +24,7 @@ from wegent.errors import (
     NotFound,
     namespace_not_found,
 )
+from wegent.names import PUBLIC, is_reserved
 
 _NAMESPACE = (
     "SELECT n.id, n.name, u.username AS owner, n.personal, n.created_at, m.role "

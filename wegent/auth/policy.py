@@ -8,7 +8,6 @@ query parameter (default ``default``). Namespace access is decided before any lo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -16,17 +15,16 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
-from wegent.auth.access import DEFAULT, Access, Principal, Verb
+from wegent.auth.access import Access, Principal, Verb
 from wegent.auth.tokens import InvalidToken, TokenIssuer
 from wegent.errors import BadRequest, Forbidden, Unauthorized
-from wegent.resources.meta import NAMESPACE_PATTERN
+from wegent.names import DEFAULT, is_namespace
 
 Policy = Literal["public", "authenticated", "admin", "read", "write", "admin-namespace"]
 POLICIES: frozenset[str] = frozenset(
     {"public", "authenticated", "admin", "read", "write", "admin-namespace"}
 )
 NAMESPACE_KEY = "wegent.namespace"
-_NAMESPACE = re.compile(NAMESPACE_PATTERN)
 _VERBS: dict[str, Verb] = {"read": "read", "write": "write", "admin-namespace": "admin"}
 
 
@@ -64,6 +62,8 @@ class PolicyGuard:
     ) -> None:
         if connection.scope.get("method") == "OPTIONS":
             return  # the framework's own answer: which methods a path allows, nothing more
+        if handler.opt.get("operation"):
+            return  # the resource API authorizes its operations itself (wegent.api.operations)
         query = connection.query_params
         principal, namespace = await self.check(
             handler.opt,
@@ -96,7 +96,7 @@ class PolicyGuard:
         if verb is None:
             return principal, None
         requested = namespace or DEFAULT
-        if len(requested) > 63 or not _NAMESPACE.match(requested):
+        if not is_namespace(requested):
             raise BadRequest(f"invalid namespace name {requested[:70]!r}: must be a DNS label")
         if all_namespaces and opt.get("all_namespaces"):
             return principal, None  # an all-namespaces list is limited to what the caller reads

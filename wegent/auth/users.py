@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from wegent.auth.access import PUBLIC, Access, Principal
+from wegent.auth.access import Access, Principal
 from wegent.auth.models import (
     LoginRequest,
     Me,
@@ -17,7 +17,6 @@ from wegent.auth.models import (
     UserList,
     UserOut,
     UserPatch,
-    is_reserved,
 )
 from wegent.auth.passwords import Passwords, normalized
 from wegent.auth.tokens import TokenIssuer
@@ -32,6 +31,7 @@ from wegent.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from wegent.names import PUBLIC, is_reserved
 
 #: Checked failures per account and client address in a window, and per account across
 #: addresses (API.md §11): one client cannot lock the owner out from elsewhere, and a spread

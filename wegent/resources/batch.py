@@ -14,11 +14,11 @@ import msgspec
 
 from wegent.db.engine import Database
 from wegent.errors import ApiError, Cause, Invalid
+from wegent.resources.crd import Caller, CRDService, unit
 from wegent.resources.decode import decode
 from wegent.resources.envelope import input_type
 from wegent.resources.manifests import parse_manifests
 from wegent.resources.registry import APPLY_ORDER
-from wegent.resources.service import Caller, CRDService, unit
 
 _JSON_TYPES = (
     (type(None), "null"),

@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 import msgspec
 
 from wegent.resources.meta import API_VERSION, Metadata, ObjectMeta
-from wegent.resources.specs import SPECS
+from wegent.resources.status import ResourceStatus
 
 SpecT = TypeVar("SpecT")
 
@@ -37,27 +37,6 @@ class ResourceInput(
 
     def __post_init__(self) -> None:
         self.status = None
-
-
-class ResourceStatus(msgspec.Struct, kw_only=True):
-    """The status of kinds without a lifecycle; ``message`` is always encoded, null included."""
-
-    state: str = "Available"
-    message: str | None = None
-
-
-Phase = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
-
-
-class TaskStatus(msgspec.Struct, kw_only=True):
-    """A task's lifecycle (§10), as answered and stored."""
-
-    phase: Phase = "PENDING"
-    progress: int = 0
-    result: dict[str, Any] | None = None
-    errorMessage: str | None = None
-    startedAt: str | None = None
-    completedAt: str | None = None
 
 
 class Resource(msgspec.Struct, Generic[SpecT], kw_only=True):
@@ -90,11 +69,19 @@ class ResourceList(msgspec.Struct, Generic[SpecT], kw_only=True):
     items: list[Resource[SpecT]]
 
 
-def _spec(kind: str) -> type[msgspec.Struct]:
+def _entry(kind: str) -> Any:
+    """The kind's registry entry (imported here: the registry builds services on this module)."""
+    from wegent.resources.registry import BY_KIND
+
     try:
-        return SPECS[kind]
+        return BY_KIND[kind]
     except KeyError:
         raise KeyError(f"unknown kind {kind!r}") from None
+
+
+def _spec(kind: str) -> type[msgspec.Struct]:
+    spec: type[msgspec.Struct] = _entry(kind).spec
+    return spec
 
 
 @functools.cache
@@ -119,9 +106,12 @@ def input_type(kind: str) -> type[ResourceInput[Any]]:
 @functools.cache
 def output_type(kind: str) -> type[Resource[Any]]:
     """``{Kind}``: the object as answered; ``kind`` defaults to the kind's name."""
-    fields: list[Any] = [("kind", str, kind), ("spec", _spec(kind))]
-    if kind == "Task":
-        fields.append(("status", TaskStatus, msgspec.field(default_factory=TaskStatus)))
+    status = _entry(kind).status
+    fields: list[Any] = [
+        ("kind", str, kind),
+        ("spec", _spec(kind)),
+        ("status", status, msgspec.field(default_factory=status)),
+    ]
     built = msgspec.defstruct(
         kind,
         fields,

@@ -12,18 +12,9 @@ from typing import Annotated, Any
 import msgspec
 
 from wegent.errors import Cause
+from wegent.names import NAME_PATTERN, NAMESPACE_PATTERN, RESOURCE_VERSION_PATTERN
 
 API_VERSION = "agent.wecode.io/v1"
-
-# Python's ``$`` also matches before a final newline; ``(?!\n)`` closes that hole while keeping
-# the pattern valid for JSON Schema (ECMA 262) readers of the OpenAPI document.
-NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$(?!\n)"
-NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$(?!\n)"
-
-#: A resourceVersion a write may carry as its precondition (API.md §6): the decimal number this
-#: server issued, at most 18 digits so that it always fits the bigint it is compared with.
-#: ``""`` means unset, as in Kubernetes. The service checks it (a 422 naming the field).
-RESOURCE_VERSION_PATTERN = r"^[0-9]{0,18}$(?!\n)"
 
 Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN, min_length=1, max_length=63)]
 NamespaceName = Annotated[str, msgspec.Meta(pattern=NAMESPACE_PATTERN, min_length=1, max_length=63)]

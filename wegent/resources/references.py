@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from wegent.auth.access import DEFAULT, PUBLIC, Access, Principal
+from wegent.auth.access import Access, Principal
 from wegent.errors import Cause
+from wegent.names import DEFAULT, PUBLIC
 from wegent.resources.meta import ResourceRef
 
 _FIND = (
@@ -21,6 +22,46 @@ _FIND = (
     "$3::text[]) AS c(kind, namespace, name) ON k.kind = c.kind AND k.namespace = c.namespace "
     "AND k.name = c.name WHERE k.deleted_at IS NULL FOR SHARE OF k"
 )
+
+
+@dataclass(frozen=True)
+class RefField:
+    """Where a kind's spec references other objects, declared on its registry entry.
+
+    ``path`` is dotted, relative to the spec; ``name[]`` steps into every item of a list. A
+    path that ends at strings (``skills[]``) holds names, found but not rewritten (§4); one that
+    ends at ``{name, namespace}`` objects gets the resolved namespace written back.
+    """
+
+    path: str
+    kind: str
+
+
+def references_of(spec: object, fields: tuple[RefField, ...]) -> list[Reference]:
+    """Every reference ``spec`` makes through ``fields``, each with its exact field path."""
+    found: list[Reference] = []
+    for declared in fields:
+        for where, value in _walk([("spec", spec)], declared.path.split(".")):
+            if isinstance(value, ResourceRef):
+                found.append(Reference(where, declared.kind, value))
+            elif isinstance(value, str):
+                ref = ResourceRef(name=value)
+                found.append(Reference(where, declared.kind, ref, write_back=False))
+    return found
+
+
+def _walk(nodes: list[tuple[str, object]], steps: list[str]) -> list[tuple[str, object]]:
+    for step in steps:
+        name, each = step.removesuffix("[]"), step.endswith("[]")
+        reached = [(f"{where}.{name}", getattr(node, name, None)) for where, node in nodes]
+        if each:
+            reached = [
+                (f"{where}[{index}]", item)
+                for where, items in reached
+                for index, item in enumerate(items or ())
+            ]
+        nodes = [(where, node) for where, node in reached if node is not None]
+    return nodes
 
 
 @dataclass

@@ -1,38 +1,170 @@
-"""The kind registry: each kind's plural, table and spec. Routes and services derive from it.
+"""The kind registry: one entry defines a kind, and everything else derives from it.
 
-Adding a kind means: a spec Struct, an entry here, a service if it has rules of its own, tests.
+An entry names the kind's plural, table, spec Struct, status type, service class, the fields
+that reference other objects, where its spec holds secrets, its list filters, short names and
+the columns of its Table. The routes, the services, the OpenAPI documents and the tests take
+the kinds from here. Adding a kind means: a spec Struct, an entry here, tests.
+
 The order is the order batch apply uses, referenced kinds first (API.md §9).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
-from wegent.resources.specs import SPECS
+from wegent.names import NAME_PATTERN
+from wegent.resources.crd import CRDService
+from wegent.resources.references import RefField
+from wegent.resources.secrets import SecretFields
+from wegent.resources.specs import (
+    BotSpec,
+    GhostSpec,
+    ModelSpec,
+    ShellSpec,
+    SkillSpec,
+    TaskSpec,
+    TeamSpec,
+    WorkspaceSpec,
+)
+from wegent.resources.status import PHASES, ResourceStatus, TaskStatus
+from wegent.resources.tasks import TaskService
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the kind's Table (``kubectl get``): a JSONPath into the answered object, as a
+    custom resource's ``additionalPrinterColumns``; ``[*]`` takes every item of a list."""
+
+    name: str
+    json_path: str
+    type: str = "string"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """A list parameter of the kind, compared for equality with a column of its table."""
+
+    param: str
+    column: str
+    description: str
+    values: tuple[str, ...] = ()  # the allowed values, when they are a fixed set
+    pattern: str | None = None  # otherwise, what a value must match
 
 
 @dataclass(frozen=True)
 class KindInfo:
     kind: str
     plural: str
-    table: str
+    spec: type[msgspec.Struct]
+    table: str = "kinds"
+    status: type[msgspec.Struct] = ResourceStatus
+    service: type[CRDService[Any]] = CRDService
+    references: tuple[RefField, ...] = ()
+    secrets: SecretFields | None = None
+    filters: tuple[ListFilter, ...] = ()
+    short_names: tuple[str, ...] = ()
+    columns: tuple[Column, ...] = ()
+    #: Subresources with a lifecycle of their own (Task: ``status``, ``cancel``).
+    lifecycle: bool = False
 
     @property
-    def spec(self) -> type[msgspec.Struct]:
-        return SPECS[self.kind]
+    def singular(self) -> str:
+        return self.kind.lower()
 
 
 KINDS: tuple[KindInfo, ...] = (
-    KindInfo("Skill", "skills", "kinds"),
-    KindInfo("Ghost", "ghosts", "kinds"),
-    KindInfo("Model", "models", "kinds"),
-    KindInfo("Shell", "shells", "kinds"),
-    KindInfo("Workspace", "workspaces", "kinds"),
-    KindInfo("Bot", "bots", "kinds"),
-    KindInfo("Team", "teams", "kinds"),
-    KindInfo("Task", "tasks", "tasks"),
+    KindInfo(
+        "Skill",
+        "skills",
+        SkillSpec,
+        short_names=("sk",),
+        columns=(Column("Version", ".spec.version"), Column("Author", ".spec.author")),
+    ),
+    KindInfo(
+        "Ghost",
+        "ghosts",
+        GhostSpec,
+        references=(RefField("skills[]", "Skill"),),
+        short_names=("gh",),
+        columns=(Column("Skills", ".spec.skills[*]"),),
+    ),
+    KindInfo(
+        "Model",
+        "models",
+        ModelSpec,
+        secrets=SecretFields(maps=("modelConfig.env",)),
+        short_names=("mo",),
+        columns=(Column("Type", ".spec.modelType"), Column("Protocol", ".spec.protocol")),
+    ),
+    KindInfo(
+        "Shell",
+        "shells",
+        ShellSpec,
+        short_names=("sh",),
+        columns=(Column("Type", ".spec.shellType"), Column("Base Image", ".spec.baseImage")),
+    ),
+    KindInfo(
+        "Workspace",
+        "workspaces",
+        WorkspaceSpec,
+        short_names=("ws",),
+        columns=(
+            Column("Repository", ".spec.repository.gitRepo"),
+            Column("Branch", ".spec.repository.branchName"),
+        ),
+    ),
+    KindInfo(
+        "Bot",
+        "bots",
+        BotSpec,
+        references=(
+            RefField("ghostRef", "Ghost"),
+            RefField("shellRef", "Shell"),
+            RefField("modelRef", "Model"),
+            RefField("secondaryModelRef", "Model"),
+        ),
+        short_names=("bo",),
+        columns=(
+            Column("Ghost", ".spec.ghostRef.name"),
+            Column("Shell", ".spec.shellRef.name"),
+            Column("Model", ".spec.modelRef.name"),
+        ),
+    ),
+    KindInfo(
+        "Team",
+        "teams",
+        TeamSpec,
+        references=(RefField("members[].botRef", "Bot"),),
+        short_names=("te",),
+        columns=(
+            Column("Members", ".spec.members[*].botRef.name"),
+            Column("Collaboration", ".spec.collaborationModel"),
+        ),
+    ),
+    KindInfo(
+        "Task",
+        "tasks",
+        TaskSpec,
+        table="tasks",
+        status=TaskStatus,
+        service=TaskService,
+        references=(RefField("teamRef", "Team"), RefField("workspaceRef", "Workspace")),
+        filters=(
+            ListFilter("phase", "phase", "Only tasks in this phase", values=PHASES),
+            ListFilter("team", "team_name", "Only tasks of this Team", pattern=NAME_PATTERN),
+        ),
+        short_names=("ta",),
+        columns=(
+            Column("Phase", ".status.phase"),
+            Column("Progress", ".status.progress", type="integer"),
+            Column("Team", ".spec.teamRef.name"),
+        ),
+        lifecycle=True,
+    ),
 )
 BY_KIND: dict[str, KindInfo] = {info.kind: info for info in KINDS}
 BY_PLURAL: dict[str, KindInfo] = {info.plural: info for info in KINDS}

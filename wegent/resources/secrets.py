@@ -1,6 +1,7 @@
-"""Model secrets (API.md §2, §8): sealed at rest, masked on the way out.
+"""Secrets in specs (API.md §2, §8): sealed at rest, masked on the way out.
 
-A secret is a string in ``spec.modelConfig.env`` whose key says it is one. It is stored sealed
+A kind declares where its spec holds secrets (:class:`SecretFields` on its registry entry):
+Model's are the strings in ``spec.modelConfig.env`` whose key says so. A secret is stored sealed
 with AES-256-GCM (``enc:v1:`` + urlsafe base64 of nonce and ciphertext) under a key derived
 from the server's secret key, answered as ``"***"`` unless revealed, and a write that sends
 ``"***"`` back keeps the stored value, so GET → edit → PUT round-trips without the plain text.
@@ -12,6 +13,7 @@ import base64
 import binascii
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -72,54 +74,87 @@ class SecretBox:
         return plain.decode("utf-8", "surrogatepass")
 
 
-def seal_model_spec(
+@dataclass(frozen=True)
+class SecretFields:
+    """Where a kind's spec holds secrets (API.md §2, §8), declared on its registry entry.
+
+    ``maps``: dotted paths of objects whose string values are secrets when their key says so
+    (:func:`is_secret_key`), as ``modelConfig.env``; ``fields``: dotted paths of string fields
+    that are always secrets, as ``storageConfig.password``. Paths are relative to the spec.
+    """
+
+    maps: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+
+    def slots(self, spec: Mapping[str, Any] | None) -> list[tuple[tuple[str, ...], str]]:
+        """(path of the holding object, key) of every string secret in ``spec``, in order."""
+        found: list[tuple[tuple[str, ...], str]] = []
+        for dotted in self.maps:
+            path = tuple(dotted.split("."))
+            holder = _at(spec, path)
+            if holder is not None:
+                found += [
+                    (path, key)
+                    for key, value in holder.items()
+                    if isinstance(key, str) and is_secret_key(key) and isinstance(value, str)
+                ]
+        for dotted in self.fields:
+            *parent, key = dotted.split(".")
+            holder = _at(spec, tuple(parent))
+            if holder is not None and isinstance(holder.get(key), str):
+                found.append((tuple(parent), key))
+        return found
+
+
+def seal_spec(
     spec: Mapping[str, Any],
     stored: Mapping[str, Any] | None,
     box: SecretBox,
+    secrets: SecretFields,
     *,
+    kind: str | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
-    """The spec to store: every secret sealed, ``"***"`` replaced by the stored sealed value.
+    """The spec to store: every secret sealed (API.md §8).
 
     Everything the client sends is taken as plain text (even text that looks sealed), so a
-    client can never plant a ciphertext. A stored value that is still plain (legacy) is sealed.
-    Sending ``"***"`` where nothing is stored is a 422 naming every such key.
+    client can never plant a ciphertext. ``"***"`` keeps the stored value (sealing it if it was
+    stored plain, as legacy data may be); so does the stored secret sent back in plain text, so
+    that re-applying the same manifest is a no-op rather than a new ciphertext. ``"***"`` where
+    nothing is stored is a 422 naming every such field.
     """
-    env = _env(spec)
-    if env is None:
-        return dict(spec)
-    kept = _env(stored) or {}
-    sealed: dict[str, Any] = {}
+    result: dict[str, Any] = dict(spec)
     causes: list[Cause] = []
-    for key, value in env.items():
-        sealed[key] = value
-        if not (isinstance(key, str) and is_secret_key(key) and isinstance(value, str)):
-            continue
-        if value != MASK:
-            sealed[key] = box.seal(value)
-        elif isinstance(previous := kept.get(key), str):
-            sealed[key] = previous if previous.startswith(SEALED_PREFIX) else box.seal(previous)
-        else:
-            field = f"spec.modelConfig.env.{key}"
+    for path, key in secrets.slots(spec):
+        value: str = _at(spec, path)[key]  # type: ignore[index]
+        kept = _at(stored, path)
+        previous = kept.get(key) if kept is not None else None
+        if not isinstance(previous, str):
+            previous = None
+        if value == MASK and previous is None:
+            field = ".".join(("spec", *path, key))
             causes.append(Cause(reason="FieldValueInvalid", message=_UNKEPT, field=field))
+            continue
+        if value == MASK or (previous is not None and _shown(previous, box, True) == value):
+            assert previous is not None
+            sealed = previous if previous.startswith(SEALED_PREFIX) else box.seal(previous)
+        else:
+            sealed = box.seal(value)
+        result = _with(result, path, key, sealed)
     if causes:
-        raise invalid("Model", name, causes)
-    return _with_env(spec, sealed)
+        raise invalid(kind, name, causes)
+    return result
 
 
-def open_model_spec(spec: Mapping[str, Any], box: SecretBox, *, reveal: bool) -> dict[str, Any]:
+def open_spec(
+    spec: Mapping[str, Any], box: SecretBox, secrets: SecretFields, *, reveal: bool
+) -> dict[str, Any]:
     """The spec to answer: secrets masked, or in plain text when revealed. Never raises: a
     value that does not open (key changed) is masked even when revealing."""
-    env = _env(spec)
-    if env is None:
-        return dict(spec)
-    shown = {
-        key: _shown(value, box, reveal)
-        if isinstance(key, str) and is_secret_key(key) and isinstance(value, str)
-        else value
-        for key, value in env.items()
-    }
-    return _with_env(spec, shown)
+    result: dict[str, Any] = dict(spec)
+    for path, key in secrets.slots(spec):
+        result = _with(result, path, key, _shown(_at(spec, path)[key], box, reveal))  # type: ignore[index]
+    return result
 
 
 def _shown(value: str, box: SecretBox, reveal: bool) -> str:
@@ -133,13 +168,17 @@ def _shown(value: str, box: SecretBox, reveal: bool) -> str:
         return MASK
 
 
-def _env(spec: Mapping[str, Any] | None) -> dict[Any, Any] | None:
-    """``spec.modelConfig.env`` when both levels are objects, else None (nothing to do)."""
-    config = spec.get("modelConfig") if isinstance(spec, Mapping) else None
-    env = config.get("env") if isinstance(config, Mapping) else None
-    return dict(env) if isinstance(env, Mapping) else None
+def _at(spec: Mapping[str, Any] | None, path: tuple[str, ...]) -> Mapping[str, Any] | None:
+    """The object at ``path`` in ``spec`` when every step is an object, else None."""
+    node: object = spec
+    for step in path:
+        node = node.get(step) if isinstance(node, Mapping) else None
+    return node if isinstance(node, Mapping) else None
 
 
-def _with_env(spec: Mapping[str, Any], env: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``spec`` with a new env; untouched subtrees are shared, not copied."""
-    return {**spec, "modelConfig": {**spec["modelConfig"], "env": env}}
+def _with(spec: Mapping[str, Any], path: tuple[str, ...], key: str, value: str) -> dict[str, Any]:
+    """A copy of ``spec`` with ``path.key`` set; untouched subtrees are shared, not copied."""
+    if not path:
+        return {**spec, key: value}
+    head, *rest = path
+    return {**spec, head: _with(spec[head], tuple(rest), key, value)}

@@ -229,15 +229,3 @@ class TaskSpec(Strict):
     prompt: Annotated[str, Meta(min_length=1, max_length=262144)]
     teamRef: ResourceRef
     workspaceRef: ResourceRef | None = None
-
-
-SPECS: dict[str, type[msgspec.Struct]] = {
-    "Skill": SkillSpec,
-    "Ghost": GhostSpec,
-    "Model": ModelSpec,
-    "Shell": ShellSpec,
-    "Workspace": WorkspaceSpec,
-    "Bot": BotSpec,
-    "Team": TeamSpec,
-    "Task": TaskSpec,
-}

@@ -15,14 +15,12 @@ import asyncpg
 import msgspec
 
 from wegent.errors import Cause, Conflict, invalid
-from wegent.resources.envelope import Phase, TaskStatus
+from wegent.resources.crd import Caller, CRDService, unit
 from wegent.resources.meta import check_depth
-from wegent.resources.references import Reference
-from wegent.resources.service import Caller, CRDService, ListQuery, unit
 from wegent.resources.specs import FreeForm, TaskSpec
+from wegent.resources.status import Phase, TaskStatus
 from wegent.resources.store import COLUMNS, encode
 
-ACTIVE = frozenset({"PENDING", "RUNNING"})
 FINISHED = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 MOVES: dict[str, frozenset[str]] = {
     "PENDING": frozenset({"RUNNING", "CANCELLED"}),
@@ -66,22 +64,8 @@ def _now() -> str:
 class TaskService(CRDService[TaskSpec]):
     """Tasks reference a Team (and maybe a Workspace) and follow their lifecycle."""
 
-    def references(self, spec: TaskSpec) -> list[Reference]:
-        found = [Reference("spec.teamRef", "Team", spec.teamRef)]
-        if spec.workspaceRef is not None:
-            found.append(Reference("spec.workspaceRef", "Workspace", spec.workspaceRef))
-        return found
-
     def initial_status(self) -> str:
         return _PENDING
-
-    def list_filters(self, query: ListQuery) -> list[tuple[str, str]]:
-        filters = []
-        if query.phase:
-            filters.append(("phase", query.phase))
-        if query.team:
-            filters.append(("team_name", query.team))
-        return filters
 
     async def check_replace(
         self, conn: asyncpg.Connection, caller: Caller, name: str, spec: TaskSpec

@@ -1,8 +1,10 @@
 """``CRDService``: get, list, create, replace, patch, delete and restore for any kind.
 
-Per-kind services (``kinds.py``) add only what differs: their references and how their spec
-is stored and shown. Every write is one transaction of at most: the reference check (one
-query) and the write (one statement); uniqueness and preconditions come from the database.
+What differs between kinds is data on their registry entry (``wegent.resources.registry``):
+the fields that reference other objects, where the spec holds secrets, the list filters. A
+kind with rules of its own subclasses this (Task: its lifecycle). Every write is one
+transaction of at most: the reference check (one query) and the write (one statement);
+uniqueness and preconditions come from the database.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 import asyncpg
 import msgspec
@@ -28,14 +30,13 @@ from wegent.errors import (
     invalid,
     namespace_not_found,
 )
+from wegent.names import RESOURCE_VERSION_PATTERN
 from wegent.resources.decode import decode
 from wegent.resources.envelope import ResourceInput, input_type
 from wegent.resources.merge_patch import merge_patch
-from wegent.resources.meta import RESOURCE_VERSION_PATTERN
 from wegent.resources.paging import Pager
-from wegent.resources.references import Reference, References, ref_key
-from wegent.resources.registry import KindInfo
-from wegent.resources.secrets import SecretBox
+from wegent.resources.references import Reference, References, ref_key, references_of
+from wegent.resources.secrets import SecretBox, open_spec, seal_spec
 from wegent.resources.selectors import parse_selector
 from wegent.resources.store import (
     Statements,
@@ -45,6 +46,9 @@ from wegent.resources.store import (
     wire_list,
     wire_object,
 )
+
+if TYPE_CHECKING:
+    from wegent.resources.registry import KindInfo
 
 SpecT = TypeVar("SpecT", bound=msgspec.Struct)
 AVAILABLE = b'{"state":"Available","message":null}'
@@ -79,8 +83,8 @@ class ListQuery(NamedTuple):
     label_selector: str | None = None
     deleted: bool = False
     all_namespaces: bool = False
-    phase: str | None = None
-    team: str | None = None
+    #: (column, value) equality filters: the kind's own list filters that were given.
+    filters: tuple[tuple[str, str], ...] = ()
 
 
 @asynccontextmanager
@@ -115,8 +119,6 @@ class CRDService(Generic[SpecT]):
         self._references = deps.references
         self._pager = deps.pager
         self._input: type[ResourceInput[Any]] = input_type(info.kind)
-        # Kinds that answer the spec as stored skip the per-row hook on lists (100 calls a page)
-        self._spec_as_stored = type(self).present_spec is CRDService.present_spec
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -142,7 +144,7 @@ class CRDService(Generic[SpecT]):
                 "*" if query.all_namespaces else caller.namespace,
                 selector.canonical,
                 str(query.deleted),
-                *(f"{column}={value}" for column, value in self.list_filters(query)),
+                *(f"{column}={value}" for column, value in query.filters),
             ]
         )
         after = self._pager.decode(query.continue_token, scope) if query.continue_token else None
@@ -153,7 +155,7 @@ class CRDService(Generic[SpecT]):
             deleted=query.deleted,
             after=after,
             selector=selector,
-            filters=self.list_filters(query),
+            filters=list(query.filters),
             limit=query.limit + 1,
         )
         rows = await self._db.read(sql, *params)
@@ -161,7 +163,7 @@ class CRDService(Generic[SpecT]):
         if len(rows) > query.limit:
             rows = rows[: query.limit]
             token = self._pager.encode(scope, rows[-1]["name"], rows[-1]["uid"])
-        if self._spec_as_stored:
+        if self.info.secrets is None:  # answered as stored: no per-row work
             items = [wire_object(row) for row in rows]
         else:
             items = [self._present(caller, row, reveal) for row in rows]
@@ -557,11 +559,11 @@ class CRDService(Generic[SpecT]):
             name=name,
         )
 
-    # -- hooks for per-kind services ---------------------------------------------------------
+    # -- what a kind's entry declares, and the hooks of kinds with rules of their own ---------
 
     def references(self, spec: SpecT) -> list[Reference]:
         """The references this spec makes; checked on every write."""
-        return []
+        return references_of(spec, self.info.references)
 
     async def check_replace(
         self, conn: asyncpg.Connection, caller: Caller, name: str, spec: SpecT
@@ -571,16 +573,24 @@ class CRDService(Generic[SpecT]):
     async def stored_spec(
         self, conn: asyncpg.Connection, caller: Caller, name: str, spec: SpecT
     ) -> str:
-        """The spec as stored (JSON text)."""
-        return _json.encode(spec).decode()
+        """The spec as stored (JSON text): secrets sealed, "***" keeping the stored value."""
+        secrets = self.info.secrets
+        if secrets is None:
+            return _json.encode(spec).decode()
+        stored_text = await conn.fetchval(self.sql.stored_spec, self.kind, caller.namespace, name)
+        stored = msgspec.json.decode(stored_text) if stored_text else None
+        sealed = seal_spec(
+            msgspec.to_builtins(spec), stored, self.deps.box, secrets, kind=self.kind, name=name
+        )
+        return _json.encode(sealed).decode()
 
     def present_spec(self, stored: str, reveal: bool) -> bytes | None:
-        """The spec as answered; None answers it as stored."""
-        return None
-
-    def list_filters(self, query: ListQuery) -> list[tuple[str, str]]:
-        """Extra equality filters of this kind's lists, as (column, value)."""
-        return []
+        """The spec as answered (secrets masked unless revealed); None answers it as stored."""
+        secrets = self.info.secrets
+        if secrets is None:
+            return None
+        shown = open_spec(msgspec.json.decode(stored), self.deps.box, secrets, reveal=reveal)
+        return _json.encode(shown)
 
     def initial_status(self) -> str:
         return AVAILABLE.decode()

@@ -1,0 +1,49 @@
+"""The fast door of the resource API: requests matched to a route of the operation table and
+answered in front of the framework (its routing, dependency injection, signature parsing and
+middleware cost about two thirds of a request). It answers every request whose method and
+path are a route of the table; anything else (unknown paths, other methods, ``OPTIONS``)
+goes on to the framework, whose route table holds the same routes (``wegent.api.routes``).
+"""
+
+from __future__ import annotations
+
+from wegent.api.operations import ResourceApi, Route
+
+Match = tuple[Route, str | None, str | None]  # the route, the namespace and name in the path
+
+
+class Dispatcher:
+    """Matches ``(method, path)`` to a route: a dict lookup on the path's shape."""
+
+    def __init__(self, api: ResourceApi) -> None:
+        self.api = api
+        self.answered = 0  # requests this door answered: tests prove it is used
+        self._routes: dict[tuple[str, str, str, str], Route] = {}
+        for route in api.routes:
+            operation = route.operation
+            noun = route.kind.plural if route.kind else operation.suffix
+            shape = operation.target if operation.target != "namespace" else "collection"
+            if operation.target == "item" and operation.suffix:
+                shape = f"item/{operation.suffix}"
+            self._routes[(route.family.name, noun, shape, operation.method)] = route
+
+    def match(self, method: str, path: str) -> Match | None:
+        parts = path.split("/")
+        if len(parts) < 5 or parts[1] != "api" or parts[2] != "v1":
+            return None
+        if parts[3] == "kinds":
+            family, namespace, rest = "A", None, parts[4:]
+        elif parts[3] == "namespaces" and len(parts) >= 6 and parts[4]:
+            family, namespace, rest = "B", parts[4], parts[5:]
+        else:
+            return None
+        if len(rest) == 1:
+            shape, name = "collection", None
+        elif len(rest) == 2 and rest[1]:
+            shape, name = "item", rest[1]
+        elif len(rest) == 3 and rest[1]:
+            shape, name = f"item/{rest[2]}", rest[1]
+        else:
+            return None
+        route = self._routes.get((family, rest[0], shape, method))
+        return None if route is None else (route, namespace, name)

@@ -1,0 +1,165 @@
+"""The front layer: the one place every HTTP request passes, whichever code answers it.
+
+In this order, for each request:
+
+1. the query string is parsed once (a repeated parameter or text that is not UTF-8 is a 400),
+   for every route (``scope[QUERY_KEY]``);
+2. cross-origin requests get their CORS answer or headers (``wegent.api.cors``);
+3. the body is read in full, within ``WEGENT_BODY_TIMEOUT_S`` (408 after it) and at most
+   ``WEGENT_MAX_BODY_BYTES`` (413): a client that announces a body and never sends it is
+   dropped, and does not hold a place in the in-flight budget while it waits;
+4. the in-flight limit: past it, a fast 503 (probes are exempt; ``wegent.api.limits``);
+5. the resource API's fast door answers what it has a route for (``wegent.api.dispatch``);
+   everything else goes to the framework (Litestar), with the body already read.
+
+A new concern that must see every request (request ids, metrics, access logs) goes here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar.types import ASGIApp
+
+from wegent.api.answers import error_answer, send_answer
+from wegent.api.cors import Cors
+from wegent.api.dispatch import Dispatcher
+from wegent.api.limits import Busy, InFlight, refuse
+from wegent.api.params import parse_query
+from wegent.errors import ApiError, RequestEntityTooLarge, RequestTimeout
+from wegent.settings import Settings
+
+# ASGI messages and scopes as plain dicts: this layer reads a few keys of HTTP ones only.
+Scope = Any
+Receive = Any
+Send = Any
+QUERY_KEY = "wegent.query"
+_CLOSE = (b"connection", b"close")
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header (lower-case ``name``)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class Disconnected(Exception):
+    """The client went away before its body arrived: nobody to answer."""
+
+
+class Front:
+    """The ASGI app the server runs: this layer, then the fast door or the framework."""
+
+    def __init__(self, framework: ASGIApp, dispatcher: Dispatcher, settings: Settings) -> None:
+        self.framework = framework
+        self.dispatcher = dispatcher
+        self.fast = True  # tests switch the fast door off: the framework then answers alone
+        self.in_flight = InFlight(settings.max_in_flight)
+        self.max_body = settings.max_body_bytes
+        self.body_timeout = settings.body_timeout_s
+        self.cors = Cors(settings.cors_origins) if settings.cors_origins else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.framework(scope, receive, send)  # lifespan
+            return
+        try:
+            raw_query = scope["query_string"]
+            query = parse_query(raw_query) if raw_query else {}
+        except ApiError as error:
+            await send_answer(send, *error_answer(error))
+            return
+        scope[QUERY_KEY] = query
+        if self.cors is not None and (origin := header(scope, b"origin")) is not None:
+            method = header(scope, b"access-control-request-method")
+            if scope["method"] == "OPTIONS" and method is not None:
+                headers = header(scope, b"access-control-request-headers")
+                await send_answer(send, *self.cors.preflight(origin, method, headers))
+                return
+            send = self.cors.wrap(send, origin)
+        try:
+            body = await self._body(scope, receive)
+        except Disconnected:
+            return
+        except ApiError as error:  # the rest of the body is not read: the connection closes
+            refused = error_answer(error)
+            await send_answer(send, refused.status, refused.body, [*refused.headers, _CLOSE])
+            return
+        try:
+            counted = self.in_flight.enter(scope["path"])
+        except Busy:
+            await refuse(send)
+            return
+        try:
+            await self._answer(scope, receive, send, body)
+        finally:
+            if counted:
+                self.in_flight.leave()
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
+        match = self.dispatcher.match(scope["method"], scope["path"]) if self.fast else None
+        if match is None:
+            await self.framework(scope, receive if body is None else _replay(body, receive), send)
+            return
+        route, namespace, name = match
+        answer = await self.dispatcher.api.serve(
+            route,
+            scope[QUERY_KEY],
+            header(scope, b"authorization"),
+            header(scope, b"content-type"),
+            body or b"",
+            namespace,
+            name,
+        )
+        self.dispatcher.answered += 1
+        await send_answer(send, *answer)
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole body, or None when the request announces none (nothing read then)."""
+        length = header(scope, b"content-length")
+        if length is None and header(scope, b"transfer-encoding") is None:
+            return None
+        if length is not None and length.isascii() and length.isdigit():
+            if int(length) > self.max_body:
+                raise RequestEntityTooLarge("the request body is too large")
+            if int(length) == 0:
+                return None
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        raise Disconnected
+                    chunk = message.get("body", b"")
+                    if chunk:
+                        size += len(chunk)
+                        if size > self.max_body:
+                            raise RequestEntityTooLarge("the request body is too large")
+                        chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise RequestTimeout(
+                f"the request body did not arrive within {self.body_timeout:g} seconds"
+            ) from None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the framework the body already read, then waits as the
+    original does (for a disconnect)."""
+    sent = False
+
+    async def replayed() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
