@@ -38,6 +38,8 @@ async def call(
     app: App, method: str, path: str, body: bytes = b"", token: str = "", query: str = ""
 ) -> tuple[int, bytes]:
     headers = [(b"host", b"localhost"), (b"content-type", b"application/json")]
+    if body:
+        headers.append((b"content-length", str(len(body)).encode()))
     if token:
         headers.append((b"authorization", f"Bearer {token}".encode()))
     scope = {

@@ -46,6 +46,21 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+#: The request headers this layer and the resource API read.
+_READ_HEADERS = frozenset(
+    {b"content-length", b"transfer-encoding", b"authorization", b"content-type"}
+)
+
+
+def request_headers(scope: Scope) -> dict[bytes, str]:
+    """The headers of :data:`_READ_HEADERS`, in one pass (the first value of each)."""
+    found: dict[bytes, str] = {}
+    for key, value in scope["headers"]:
+        if key in _READ_HEADERS and key not in found:
+            found[key] = bytes(value).decode("latin-1")
+    return found
+
+
 class Disconnected(Exception):
     """The client went away before its body arrived: nobody to answer."""
 
@@ -76,12 +91,13 @@ class Front:
         if self.cors is not None and (origin := header(scope, b"origin")) is not None:
             method = header(scope, b"access-control-request-method")
             if scope["method"] == "OPTIONS" and method is not None:
-                headers = header(scope, b"access-control-request-headers")
-                await send_answer(send, *self.cors.preflight(origin, method, headers))
+                asked = header(scope, b"access-control-request-headers")
+                await send_answer(send, *self.cors.preflight(origin, method, asked))
                 return
             send = self.cors.wrap(send, origin)
+        headers = request_headers(scope)
         try:
-            body = await self._body(scope, receive)
+            body = await self._read(receive) if self._announced(headers) else None
         except Disconnected:
             return
         except ApiError as error:  # the rest of the body is not read: the connection closes
@@ -94,12 +110,19 @@ class Front:
             await refuse(send)
             return
         try:
-            await self._answer(scope, receive, send, body)
+            await self._answer(scope, receive, send, headers, body)
         finally:
             if counted:
                 self.in_flight.leave()
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send, body: bytes | None) -> None:
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, str],
+        body: bytes | None,
+    ) -> None:
         match = self.dispatcher.match(scope["method"], scope["path"]) if self.fast else None
         if match is None:
             await self.framework(scope, receive if body is None else _replay(body, receive), send)
@@ -108,8 +131,8 @@ class Front:
         answer = await self.dispatcher.api.serve(
             route,
             scope[QUERY_KEY],
-            header(scope, b"authorization"),
-            header(scope, b"content-type"),
+            headers.get(b"authorization"),
+            headers.get(b"content-type"),
             body or b"",
             namespace,
             name,
@@ -117,16 +140,18 @@ class Front:
         self.dispatcher.answered += 1
         await send_answer(send, *answer)
 
-    async def _body(self, scope: Scope, receive: Receive) -> bytes | None:
-        """The whole body, or None when the request announces none (nothing read then)."""
-        length = header(scope, b"content-length")
-        if length is None and header(scope, b"transfer-encoding") is None:
-            return None
+    def _announced(self, headers: dict[bytes, str]) -> bool:
+        """Whether the request announces a body (HTTP/1.1: a length or chunked transfer); 413
+        at once when its announced length is over the limit."""
+        length = headers.get(b"content-length")
         if length is not None and length.isascii() and length.isdigit():
             if int(length) > self.max_body:
                 raise RequestEntityTooLarge("the request body is too large")
-            if int(length) == 0:
-                return None
+            return int(length) > 0
+        return b"transfer-encoding" in headers
+
+    async def _read(self, receive: Receive) -> bytes:
+        """The announced body, within the timeout and the size limit."""
         chunks: list[bytes] = []
         size = 0
         try:
