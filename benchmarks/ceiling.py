@@ -305,7 +305,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-# -- continue tokens: the algorithm of wegent/resources/paging.py ------------------------------
+# -- continue tokens: the algorithm of wegent.paging.py ------------------------------
 
 
 class _Payload(msgspec.Struct):

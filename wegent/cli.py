@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from wegent.api.transport import LimitedHttpToolsProtocol
+
     held = asyncio.run(_preflight(settings))
     try:
         uvicorn.run(
@@ -71,7 +73,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             workers=args.workers or settings.workers,
             reload=args.reload,
             loop="uvloop",
-            http="httptools",
+            http=LimitedHttpToolsProtocol,
             access_log=settings.access_log,
             timeout_graceful_shutdown=30,
         )

@@ -68,7 +68,7 @@ class Conflict(ApiError):
 
 
 class RequestTimeout(ApiError):
-    code, reason = 408, "Timeout"
+    code, reason = 408, "RequestTimeout"
 
 
 class Gone(ApiError):

@@ -12,9 +12,9 @@ from wegent.auth.policy import PolicyGuard
 from wegent.auth.tokens import TokenIssuer
 from wegent.auth.users import Users
 from wegent.db.engine import Database
+from wegent.paging import Pager
 from wegent.resources.batch import Batch
 from wegent.resources.crd import CRDService, ServiceDeps
-from wegent.resources.paging import Pager
 from wegent.resources.references import References
 from wegent.resources.registry import KINDS
 from wegent.resources.secrets import SecretBox
@@ -41,11 +41,12 @@ class Services:
         access = Access(db, settings.user_cache_ttl_s)
         passwords = Passwords(settings.argon2_profile)
         users = Users(db, passwords, tokens, access, settings.allow_registration)
+        pager = Pager(settings.secret_key)
         deps = ServiceDeps(
             db=db,
             access=access,
             references=References(access),
-            pager=Pager(settings.secret_key),
+            pager=pager,
             box=SecretBox(settings.secret_key),
         )
         resources = {info.kind: info.service(info, deps) for info in KINDS}
@@ -55,7 +56,7 @@ class Services:
             tokens=tokens,
             access=access,
             users=users,
-            namespaces=Namespaces(db, access, settings.max_namespaces_per_user),
+            namespaces=Namespaces(db, access, pager, settings.max_namespaces_per_user),
             guard=PolicyGuard(tokens, access),
             resources=resources,
             batch=Batch(db, resources),

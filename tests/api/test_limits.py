@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 import msgspec
+import pytest
 from asgi_lifespan import LifespanManager
 from litestar import Litestar
 
@@ -209,3 +210,66 @@ async def test_no_answer_leaks_internals(client: httpx.AsyncClient, alice: Accou
         ):
             assert leak not in text, (leak, response.text)
         assert msgspec.json.decode(response.content)["kind"] == "Status"
+
+
+async def test_warning_headers_are_capped(client: httpx.AsyncClient, alice: Account) -> None:
+    """3,000 unknown fields: 20 warnings and one counting the rest (hardening finding 8)."""
+    spec = {"systemPrompt": "p", **{f"x{i:04}": 1 for i in range(3000)}}
+    created = await client.post(
+        f"/api/v1/namespaces/{alice.username}/ghosts",
+        json={"metadata": {"name": "noisy"}, "spec": spec},
+        headers=alice.headers,
+    )
+    assert created.status_code == 201
+    warnings = created.headers.get_list("warning")
+    assert warnings == [
+        *(f'299 - "unknown field \\"spec.x{i:04}\\""' for i in range(20)),
+        '299 - "2980 more warnings not shown"',
+    ]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/kinds/ghosts", "/api/v1/users/me", "/healthz"],
+)
+async def test_a_repeated_query_parameter_is_400_everywhere(
+    client: httpx.AsyncClient, alice: Account, path: str
+) -> None:
+    response = await client.get(f"{path}?limit=1&limit=2", headers=alice.headers)
+    assert (response.status_code, response.json()) == (
+        400,
+        status_body(400, "BadRequest", "query parameter limit is given more than once"),
+    )
+
+
+@pytest.mark.parametrize("limit", ["\u0665", "\uff15", "5\u0665", " 5", "5 ", "+5", "0x5", "5.0"])
+async def test_limit_takes_ascii_digits_only(
+    client: httpx.AsyncClient, alice: Account, limit: str
+) -> None:
+    response = await client.get(
+        f"/api/v1/namespaces/{alice.username}/ghosts",
+        params={"limit": limit},
+        headers=alice.headers,
+    )
+    shown = msgspec.json.encode(limit).decode()
+    assert (response.status_code, response.json()) == (
+        400,
+        status_body(
+            400,
+            "BadRequest",
+            f"invalid value {shown} for query parameter limit: must be an integer from 1 to 1000",
+        ),
+    )
+
+
+async def test_a_query_string_that_is_not_utf8_is_400(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    for query in ("labelSelector=%FF", "labelSelector=%C0%AF"):
+        response = await client.get(
+            f"/api/v1/namespaces/{alice.username}/ghosts?{query}", headers=alice.headers
+        )
+        assert (response.status_code, response.json()) == (
+            400,
+            status_body(400, "BadRequest", "the query string is not valid UTF-8"),
+        )

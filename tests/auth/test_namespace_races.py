@@ -149,3 +149,35 @@ async def test_shared_namespaces_per_user_are_capped_even_when_created_at_once(
             "/api/v1/namespaces", json={"name": unique("adm")}, headers=admin.headers
         )
         assert made.status_code == 201
+
+
+async def test_the_namespace_list_is_paged(client: httpx.AsyncClient) -> None:
+    owner = await register(client)
+    made = sorted([await shared(client, owner) for _ in range(5)])
+    expected = sorted([*made, owner.username, "public"])
+    seen: list[str] = []
+    token = None
+    while True:
+        params = {"limit": "2", **({"continue": token} if token else {})}
+        page = await client.get("/api/v1/namespaces", params=params, headers=owner.headers)
+        assert page.status_code == 200
+        body = page.json()
+        assert len(body["items"]) <= 2
+        seen += [item["name"] for item in body["items"]]
+        token = body["metadata"].get("continue")
+        if token is None:
+            break
+    assert seen == expected
+    # A token is bound to its caller's list.
+    other = await register(client)
+    first = await client.get("/api/v1/namespaces?limit=1", headers=owner.headers)
+    stolen = first.json()["metadata"]["continue"]
+    refused = await client.get(
+        "/api/v1/namespaces", params={"continue": stolen}, headers=other.headers
+    )
+    assert (refused.status_code, refused.json()) == (
+        400,
+        status_body(400, "BadRequest", "invalid continue token: not valid for this list"),
+    )
+    too_many = await client.get("/api/v1/namespaces?limit=1001", headers=owner.headers)
+    assert too_many.status_code == 400

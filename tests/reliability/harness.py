@@ -155,6 +155,7 @@ class Service:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     runs: int = 0
+    env: dict[str, str] = field(default_factory=dict)  # more settings, e.g. WEGENT_* limits
 
     @property
     def base_url(self) -> str:
@@ -178,7 +179,7 @@ class Service:
         with self.stderr_path.open("wb") as err:
             return subprocess.Popen(
                 [sys.executable, "-m", "wegent.cli", "serve", "--port", str(self.port)],
-                env=service_env(self.database_url, self.folder / "data"),
+                env={**service_env(self.database_url, self.folder / "data"), **self.env},
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 start_new_session=True,

@@ -11,7 +11,7 @@ import random
 import pytest
 
 from wegent.errors import BadRequest
-from wegent.resources.paging import MAX_TOKEN_LENGTH, Pager
+from wegent.paging import MAX_TOKEN_LENGTH, Pager
 
 SECRET = "s" * 48
 SCOPE = "Ghost|alice|team=core|deleted=false"

@@ -5,8 +5,10 @@ from __future__ import annotations
 from litestar import delete, get, post, put
 from litestar.params import JSONBody
 
+from wegent.api import params as p
 from wegent.api.bodies import StrictBody
 from wegent.api.docs import errors
+from wegent.api.front import QUERY_KEY
 from wegent.api.markers import AnyRequest, ServicesDep, UserName
 from wegent.auth.models import (
     MemberList,
@@ -21,9 +23,15 @@ from wegent.auth.policy import namespace_of, policy, principal_of
 NS = "/api/v1/namespaces/{namespace:str}"
 
 
+#: The query parameters of the namespace list (documented from here by ``wegent.api.openapi``).
+LIST_PARAMS = p.ParamSet((p.LIMIT, p.CONTINUE))
+
+
 @get("/api/v1/namespaces", opt=policy("authenticated"), responses=errors(401), tags=["namespaces"])
 async def list_namespaces(request: AnyRequest, services: ServicesDep) -> NamespaceList:
-    return await services.namespaces.list(principal_of(request))
+    query = LIST_PARAMS.read(request.scope.get(QUERY_KEY, {}))  # type: ignore[arg-type]
+    principal = principal_of(request)
+    return await services.namespaces.list(principal, query["limit"], query["continue"])
 
 
 @post(

@@ -27,6 +27,7 @@ import msgspec
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import OpenAPI
 
+from wegent.api import namespaces
 from wegent.api.bodies import BODY_TYPES
 from wegent.api.docs import error_responses
 from wegent.api.operations import Route, build_routes
@@ -79,6 +80,8 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
     for route in build_routes():
         item = document["paths"].setdefault(route.path, {})
         item[route.operation.method.lower()] = resource_operation(route)
+    listed = document["paths"]["/api/v1/namespaces"]["get"]
+    listed["parameters"] = [param.openapi() for param in namespaces.LIST_PARAMS.params]
     return document
 
 

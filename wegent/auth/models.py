@@ -90,10 +90,17 @@ class NamespaceOut(msgspec.Struct):
     createdAt: str
 
 
+class NamespaceListMeta(msgspec.Struct, omit_defaults=True):
+    """``continue`` is present only when there is a next page."""
+
+    continue_: str | None = msgspec.field(default=None, name="continue")
+
+
 class NamespaceList(msgspec.Struct):
     items: list[NamespaceOut]
     kind: str = "NamespaceList"
     apiVersion: str = "v1"
+    metadata: NamespaceListMeta = msgspec.field(default_factory=NamespaceListMeta)
 
 
 class MemberPut(msgspec.Struct, forbid_unknown_fields=True):

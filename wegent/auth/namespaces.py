@@ -11,6 +11,7 @@ from wegent.auth.models import (
     MemberOut,
     NamespaceCreate,
     NamespaceList,
+    NamespaceListMeta,
     NamespaceOut,
 )
 from wegent.auth.users import rfc3339
@@ -25,6 +26,7 @@ from wegent.errors import (
     namespace_not_found,
 )
 from wegent.names import PUBLIC, is_reserved
+from wegent.paging import Pager
 
 _NAMESPACE = (
     "SELECT n.id, n.name, u.username AS owner, n.personal, n.created_at, m.role "
@@ -35,22 +37,36 @@ _NAMESPACE = (
 class Namespaces:
     """Create, read and delete namespaces; manage who is a member with which role."""
 
-    def __init__(self, db: Database, access: Access, max_per_user: int) -> None:
+    def __init__(self, db: Database, access: Access, pager: Pager, max_per_user: int) -> None:
         self._db = db
         self._access = access
+        self._pager = pager
         self.max_per_user = max_per_user
 
-    async def list(self, principal: Principal) -> NamespaceList:
-        """The namespaces the caller can access, with its role in each."""
+    async def list(
+        self, principal: Principal, limit: int, continue_token: str | None
+    ) -> NamespaceList:
+        """The namespaces the caller can access, with its role in each, a page at a time in
+        name order (keyset-paged, as resource lists are: API.md §7)."""
+        scope = f"namespaces|{principal.id}"
+        after = self._pager.decode(continue_token, scope)[0] if continue_token else ""
         async with self._db.acquire() as conn:
             rows = await conn.fetch(
                 f"{_NAMESPACE} LEFT JOIN namespace_members m "
                 "ON m.namespace = n.id AND m.member = $1 "
-                "WHERE $2 OR m.role IS NOT NULL OR n.name = 'public' ORDER BY n.name",
+                "WHERE ($2 OR m.role IS NOT NULL OR n.name = 'public') AND n.name > $3 "
+                "ORDER BY n.name LIMIT $4",
                 principal.id,
                 principal.is_admin,
+                after,
+                limit + 1,
             )
-        return NamespaceList(items=[self._out(row, self._role(principal, row)) for row in rows])
+        token = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            token = self._pager.encode(scope, rows[-1]["name"], "")
+        items = [self._out(row, self._role(principal, row)) for row in rows]
+        return NamespaceList(items=items, metadata=NamespaceListMeta(continue_=token))
 
     async def create(self, principal: Principal, body: NamespaceCreate) -> NamespaceOut:
         """A shared namespace; its creator is its admin. Names share one space with users."""

@@ -31,10 +31,10 @@ from wegent.errors import (
     namespace_not_found,
 )
 from wegent.names import RESOURCE_VERSION_PATTERN
+from wegent.paging import Pager
 from wegent.resources.decode import decode
 from wegent.resources.envelope import ResourceInput, input_type
 from wegent.resources.merge_patch import merge_patch
-from wegent.resources.paging import Pager
 from wegent.resources.references import Reference, References, ref_key, references_of
 from wegent.resources.secrets import SecretBox, open_spec, seal_spec
 from wegent.resources.selectors import parse_selector

@@ -1,0 +1,91 @@
+"""Limits on the request head that uvicorn's HTTP parser does not have (API.md §13).
+
+httptools keeps a header line in memory until it ends, so one 32 MiB line, or a dozen
+unfinished ones on a dozen connections, took hundreds of MiB. Here a request head is at most
+``MAX_HEADER_BYTES`` (request line and headers) and ``MAX_HEADER_FIELDS`` fields: past either,
+the answer is 431 and the connection closes. While the head is still arriving, bytes are
+counted as they are received, so an unfinished line cannot grow past the limit either.
+
+``wegent serve`` runs uvicorn with this protocol (its ``http`` setting); everything else is
+uvicorn's httptools protocol unchanged.
+"""
+
+from __future__ import annotations
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from wegent.api.errors import status_body
+from wegent.errors import RequestHeaderFieldsTooLarge
+
+MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_FIELDS = 100
+# A head is refused as it arrives once this much has come without it ending: the limit, plus one
+# read of the socket (which may also hold the start of the body).
+_RECEIVED_BOUND = MAX_HEADER_BYTES + 256 * 1024
+_TOO_LARGE = status_body(
+    RequestHeaderFieldsTooLarge(
+        f"the request head is too large: at most {MAX_HEADER_BYTES} bytes "
+        f"and {MAX_HEADER_FIELDS} header fields"
+    )
+)
+
+
+class HeadersTooLarge(Exception):
+    """Raised in a parser callback to stop parsing; answered with 431."""
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits of the module docstring."""
+
+    _head_bytes = 0
+    _head_fields = 0
+    _head_received = 0
+    _in_head = True
+    _too_large = False
+
+    def on_message_begin(self) -> None:
+        self._head_bytes = self._head_fields = self._head_received = 0
+        self._in_head = True
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url), 0)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4, 1)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_received += len(data)
+            if self._head_received > _RECEIVED_BOUND:
+                self._too_large = True
+                self.send_400_response("request head too large")
+                return
+        super().data_received(data)
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn answers a parser failure with this; a head over the limits gets its 431."""
+        if not self._too_large:
+            super().send_400_response(msg)
+            return
+        head = [
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(_TOO_LARGE)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + _TOO_LARGE)
+        self.transport.close()
+
+    def _count(self, size: int, fields: int) -> None:
+        self._head_bytes += size
+        self._head_fields += fields
+        if self._head_bytes > MAX_HEADER_BYTES or self._head_fields > MAX_HEADER_FIELDS:
+            self._too_large = True
+            raise HeadersTooLarge
