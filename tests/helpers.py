@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
+from asgi_lifespan import LifespanManager
+from litestar import Litestar
+
+from wegent.settings import Settings
 
 PASSWORD = "correct horse battery"
 
@@ -56,3 +62,23 @@ def status_body(code: int, reason: str, message: str, **extra: object) -> dict[s
     }
     body.update(extra)
     return body
+
+
+@contextlib.asynccontextmanager
+async def started(
+    settings: Settings, prepare: Callable[[Litestar], None] | None = None
+) -> AsyncIterator[tuple[Litestar, httpx.AsyncClient]]:
+    """An app of its own on ``settings``, started (its lifespan on the test's loop), with an
+    in-process client; ``prepare`` may change the app before it starts."""
+    from wegent.app import create_app
+
+    app = create_app(settings)
+    if prepare is not None:
+        prepare(app)
+    async with (
+        LifespanManager(app, startup_timeout=60),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://own.test"
+        ) as http,
+    ):
+        yield app, http

@@ -24,9 +24,9 @@ from wegent.api.operations import ResourceApi
 from wegent.api.options import allow_every_method
 from wegent.api.routes import framework_routes
 from wegent.auth.policy import policy
+from wegent.container import Services
 from wegent.db.engine import Database
 from wegent.db.migrate import migrate
-from wegent.services import Services
 from wegent.settings import Settings, load_settings
 
 log = logging.getLogger("wegent")

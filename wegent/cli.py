@@ -12,10 +12,10 @@ import getpass
 import sys
 from collections.abc import Sequence
 
+from wegent.container import Services
 from wegent.db.engine import Database, DatabaseUnavailable
 from wegent.db.migrate import MigrationError, migrate
 from wegent.errors import ApiError
-from wegent.services import Services
 from wegent.settings import Settings, SettingsError, load_settings
 
 

@@ -8,28 +8,13 @@ from typing import Annotated, Any
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from litestar import get, post
+from litestar import Litestar, get, post
 from litestar.params import Body
 
-from wegent.app import create_app
+from tests.helpers import started, status_body
 from wegent.auth.policy import policy
 from wegent.errors import Cause, Invalid, TooManyRequests
 from wegent.settings import Settings
-
-
-def status(code: int, reason: str, message: str, **extra: object) -> dict[str, object]:
-    body: dict[str, object] = {
-        "apiVersion": "v1",
-        "kind": "Status",
-        "status": "Failure",
-        "code": code,
-        "reason": reason,
-        "message": message,
-        "detail": message,
-    }
-    body.update(extra)
-    return body
 
 
 @get("/test-errors/boom", opt=policy("public"), include_in_schema=False, sync_to_thread=False)
@@ -61,28 +46,25 @@ def echo(data: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An app of its own, so these test-only routes never reach the shared app's route table."""
-    app = create_app(settings)
-    for handler in (boom, db_down, invalid, throttled, echo):
-        app.register(handler)
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://wegent.test"
-        ) as http,
-    ):
+
+    def register(app: Litestar) -> None:
+        for handler in (boom, db_down, invalid, throttled, echo):
+            app.register(handler)
+
+    async with started(settings, register) as (_, http):
         yield http
 
 
-async def test_unknown_path_is_404_status(client: httpx.AsyncClient) -> None:
+async def test_unknown_path_is_404_status_body(client: httpx.AsyncClient) -> None:
     response = await client.get("/no/such/path")
     assert response.status_code == 404
-    assert response.json() == status(404, "NotFound", "the requested path was not found")
+    assert response.json() == status_body(404, "NotFound", "the requested path was not found")
 
 
 async def test_wrong_method_is_405_with_allow(client: httpx.AsyncClient) -> None:
     response = await client.delete("/healthz")
     assert response.status_code == 405
-    assert response.json() == status(
+    assert response.json() == status_body(
         405, "MethodNotAllowed", "the method is not allowed on this path"
     )
     assert "GET" in response.headers["allow"]
@@ -91,14 +73,14 @@ async def test_wrong_method_is_405_with_allow(client: httpx.AsyncClient) -> None
 async def test_unexpected_error_is_500_without_internals(client: httpx.AsyncClient) -> None:
     response = await client.get("/test-errors/boom")
     assert response.status_code == 500
-    assert response.json() == status(500, "InternalError", "an internal error occurred")
+    assert response.json() == status_body(500, "InternalError", "an internal error occurred")
     assert "SELECT" not in response.text and "users_pkey" not in response.text
 
 
 async def test_database_outage_is_503(client: httpx.AsyncClient) -> None:
     response = await client.get("/test-errors/db-down")
     assert response.status_code == 503
-    assert response.json() == status(
+    assert response.json() == status_body(
         503, "ServiceUnavailable", "the database is unavailable; retry later"
     )
 
@@ -106,7 +88,7 @@ async def test_database_outage_is_503(client: httpx.AsyncClient) -> None:
 async def test_domain_error_carries_details_and_causes(client: httpx.AsyncClient) -> None:
     response = await client.get("/test-errors/invalid")
     assert response.status_code == 422
-    assert response.json() == status(
+    assert response.json() == status_body(
         422,
         "Invalid",
         'Ghost "g" is invalid',
@@ -127,7 +109,7 @@ async def test_domain_error_carries_details_and_causes(client: httpx.AsyncClient
 async def test_throttle_carries_retry_after(client: httpx.AsyncClient) -> None:
     response = await client.get("/test-errors/throttled")
     assert (response.status_code, response.headers["retry-after"]) == (429, "7")
-    assert response.json() == status(429, "TooManyRequests", "slow down")
+    assert response.json() == status_body(429, "TooManyRequests", "slow down")
 
 
 async def test_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
@@ -137,4 +119,6 @@ async def test_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 413
-    assert response.json() == status(413, "RequestEntityTooLarge", "the request body is too large")
+    assert response.json() == status_body(
+        413, "RequestEntityTooLarge", "the request body is too large"
+    )

@@ -6,13 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
-from asgi_lifespan import LifespanManager
-
 from tests.conftest import make_settings
-from tests.helpers import register
+from tests.helpers import register, started
 from tests.resources.api import Api, bot, ghost, manifest, team
-from wegent.app import create_app
 
 
 async def test_writes_with_references_on_a_pool_of_one(
@@ -26,13 +22,7 @@ async def test_writes_with_references_on_a_pool_of_one(
         user_cache_ttl_s=0.0,  # every access check asks the database
         pool_acquire_timeout_s=3.0,
     )
-    app = create_app(settings)
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://one.test"
-        ) as http,
-    ):
+    async with started(settings) as (_, http):
         account = await register(http)
         api = Api(http, account, account.username, "B")
         await api.must_create("ghosts", ghost("g"))

@@ -9,10 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from tests.conftest import make_settings
-from tests.helpers import Account, register
+from tests.helpers import Account, register, started
 from tests.resources.api import Api, bot, ghost, model
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
@@ -63,8 +62,6 @@ async def counted(
     make_database: object, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Counter, Api]]:
     """An app whose two pooled connections all report their statements to one counter."""
-    from wegent.app import create_app
-
     url = await make_database()  # type: ignore[operator]
     settings = make_settings(
         url,
@@ -73,14 +70,8 @@ async def counted(
         pool_max_size=2,
         user_cache_ttl_s=60.0,
     )
-    app = create_app(settings)
     counter = Counter()
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://count.test"
-        ) as http,
-    ):
+    async with started(settings) as (app, http):
         pool = app.state.db.pool
         connections = [await pool.acquire() for _ in range(2)]
         for connection in connections:

@@ -10,12 +10,10 @@ import asyncpg
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from asgi_lifespan import LifespanManager
 from litestar import Litestar
 
 from tests.conftest import make_settings
-from tests.helpers import PASSWORD, Account, login, register, status_body, unique
-from wegent.app import create_app
+from tests.helpers import PASSWORD, Account, login, register, started, status_body, unique
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 LOGIN_FAILED = status_body(401, "Unauthorized", "invalid username or password")
@@ -350,13 +348,7 @@ async def lone_admin_app(
     settings = make_settings(
         url, tmp_path_factory.mktemp("lone"), admin_username="root-admin", admin_password=PASSWORD
     )
-    app = create_app(settings)
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://lone.test"
-        ) as http,
-    ):
+    async with started(settings) as (_, http):
         yield http, await login(http, "root-admin")
 
 
@@ -374,13 +366,8 @@ async def test_admin_from_settings_and_the_last_admin_stays(
 
 async def test_registration_can_be_switched_off(make_database: object, tmp_path: object) -> None:
     url = await make_database()  # type: ignore[operator]
-    app = create_app(make_settings(url, tmp_path, allow_registration=False))  # type: ignore[arg-type]
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://closed.test"
-        ) as http,
-    ):
+    settings = make_settings(url, tmp_path, allow_registration=False)  # type: ignore[arg-type]
+    async with started(settings) as (_, http):
         response = await http.post(
             "/api/v1/auth/register", json={"username": unique(), "password": PASSWORD}
         )

@@ -8,8 +8,8 @@ from litestar import Request
 from litestar.di import NamedDependency
 from litestar.params import PathParameter
 
+from wegent.container import Services
 from wegent.names import NAME_PATTERN, NAMESPACE_PATTERN
-from wegent.services import Services
 
 AnyRequest = Request[Any, Any, Any]
 ServicesDep = NamedDependency[Services]

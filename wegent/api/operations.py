@@ -36,7 +36,7 @@ from wegent.resources.registry import KINDS, KindInfo
 from wegent.resources.tasks import StatusUpdate, TaskService
 
 if TYPE_CHECKING:
-    from wegent.services import Services
+    from wegent.container import Services
 
 MERGE_PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
 

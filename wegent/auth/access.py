@@ -12,7 +12,7 @@ from typing import Literal
 import asyncpg
 import msgspec
 
-from wegent.auth.cache import TTLCache
+from wegent.auth.cache import MISSING, TTLCache
 from wegent.auth.tokens import Claims
 from wegent.db.engine import Database
 from wegent.errors import Forbidden, Unauthorized
@@ -24,7 +24,6 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "edit": frozenset({"read", "write"}),
     "admin": frozenset({"read", "write", "admin"}),
 }
-_NO_ROLE = ""
 _ROLE = (
     "SELECT m.role FROM namespace_members m JOIN namespaces n ON n.id = m.namespace "
     "WHERE n.name = $1 AND m.member = $2"
@@ -49,12 +48,12 @@ class Access:
     def __init__(self, db: Database, ttl: float) -> None:
         self._db = db
         self._users: TTLCache[Principal | None] = TTLCache(ttl)
-        self._roles: TTLCache[str] = TTLCache(ttl)
+        self._roles: TTLCache[str | None] = TTLCache(ttl)
 
     async def principal(self, claims: Claims) -> Principal:
         """The caller behind a valid token; unknown or disabled users are the same 401."""
         cached = self._users.get(claims.user_id)
-        if cached is None:
+        if cached is MISSING:  # unknown and disabled users are remembered too, as None
             async with self._db.acquire() as conn:
                 row = await conn.fetchrow(
                     "SELECT id, username, role FROM users WHERE id = $1 AND is_active",
@@ -85,15 +84,14 @@ class Access:
             return "view"
         key = (principal.id, namespace)
         role = self._roles.get(key)
-        if role is None:
+        if role is MISSING:
             if conn is None:
                 async with self._db.acquire() as own:
                     role = await own.fetchval(_ROLE, namespace, principal.id)
             else:
                 role = await conn.fetchval(_ROLE, namespace, principal.id)
-            role = role or _NO_ROLE
-            self._roles.put(key, role)
-        return role or None
+            self._roles.put(key, role)  # None (no role) is remembered too
+        return role
 
     async def allows(
         self,

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from enum import Enum
+from typing import Final, Generic, Literal, TypeVar
 
 V = TypeVar("V")
-_MISSING = object()
+
+
+class _Missing(Enum):
+    MISSING = "missing"
+
+
+#: What :meth:`TTLCache.get` answers for a key it does not hold (``None`` may be a value).
+MISSING: Final = _Missing.MISSING
 
 
 class TTLCache(Generic[V]):
@@ -22,14 +30,14 @@ class TTLCache(Generic[V]):
         self.max_entries = max_entries
         self._data: dict[Hashable, tuple[float, V]] = {}
 
-    def get(self, key: Hashable) -> V | None:
+    def get(self, key: Hashable) -> V | Literal[_Missing.MISSING]:
         entry = self._data.get(key)
         if entry is None:
-            return None
+            return MISSING
         expires, value = entry
         if expires < time.monotonic():
             self._data.pop(key, None)
-            return None
+            return MISSING
         return value
 
     def put(self, key: Hashable, value: V) -> None:

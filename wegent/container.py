@@ -1,4 +1,5 @@
-"""The service objects of one app, built once from its settings and database."""
+"""The dependency container: the service objects of one app, built once from its settings
+and database, and handed to every handler."""
 
 from __future__ import annotations
 
