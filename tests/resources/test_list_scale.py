@@ -97,12 +97,15 @@ def statement(
 
 
 def scanned(plan: dict[str, Any]) -> tuple[set[str], int, int]:
-    """Node types, rows read by scans, and buffers touched."""
+    """Node types, rows read from tables by scans, and buffers touched (a subquery scan reads
+    rows another node produced, not the table)."""
     types = {n["Node Type"] for n in nodes(plan)}
     rows = sum(
         n["Actual Rows"]
         for n in nodes(plan)
-        if "Scan" in n["Node Type"] and "Bitmap Index" not in n["Node Type"]
+        if "Scan" in n["Node Type"]
+        and "Bitmap Index" not in n["Node Type"]
+        and n["Node Type"] != "Subquery Scan"
     )
     buffers = plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]
     return types, rows, buffers

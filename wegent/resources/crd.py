@@ -38,14 +38,7 @@ from wegent.resources.merge_patch import merge_patch
 from wegent.resources.references import Reference, References, ref_key, references_of
 from wegent.resources.secrets import SecretBox, open_spec, seal_spec
 from wegent.resources.selectors import parse_selector
-from wegent.resources.store import (
-    Statements,
-    WireObject,
-    encode,
-    list_statement,
-    wire_list,
-    wire_object,
-)
+from wegent.resources.store import Statements, list_statement, wire_list
 
 if TYPE_CHECKING:
     from wegent.resources.registry import KindInfo
@@ -125,10 +118,12 @@ class CRDService(Generic[SpecT]):
     async def get(self, caller: Caller, name: str, *, reveal: bool = False) -> bytes:
         if reveal:
             await self._check_reveal(caller, reveal)
-        rows = await self._db.read(self.sql.get, self.kind, caller.namespace, name)
+            reveal = self.info.secrets is not None  # nothing to reveal otherwise
+        sql = self.sql.get_revealed if reveal else self.sql.get
+        rows = await self._db.read(sql, self.kind, caller.namespace, name)
         if not rows:
             raise self._not_found(name, caller.namespace)
-        return encode(self._present(caller, rows[0], reveal))
+        return self._revealed(rows[0]) if reveal else rows[0]["body"]
 
     async def list_objects(
         self, caller: Caller, query: ListQuery, *, reveal: bool = False
@@ -136,6 +131,7 @@ class CRDService(Generic[SpecT]):
         """One page in (name, uid) order, keyset-paged with a tamper-evident token (§7)."""
         reveal = reveal and not query.all_namespaces  # secrets are revealed one namespace at a time
         await self._check_reveal(caller, reveal)
+        reveal = reveal and self.info.secrets is not None  # nothing to reveal otherwise
         selector = parse_selector(query.label_selector or "")
         namespaces = await self._list_namespaces(caller, query.all_namespaces)
         scope = "|".join(
@@ -157,17 +153,21 @@ class CRDService(Generic[SpecT]):
             selector=selector,
             filters=list(query.filters),
             limit=query.limit + 1,
+            revealed=reveal,
         )
         rows = await self._db.read(sql, *params)
+        items: list[bytes] = []
+        version = 0
+        for row in rows[: query.limit]:
+            body = row["body"]
+            if body is None:  # the page's byte budget ends before this row
+                break
+            items.append(self._revealed(row) if reveal else body)
+            version = max(version, row["resource_version"])
         token = None
-        if len(rows) > query.limit:
-            rows = rows[: query.limit]
-            token = self._pager.encode(scope, rows[-1]["name"], rows[-1]["uid"])
-        if self.info.secrets is None:  # answered as stored: no per-row work
-            items = [wire_object(row) for row in rows]
-        else:
-            items = [self._present(caller, row, reveal) for row in rows]
-        version = max([row["resource_version"] for row in rows], default=0)
+        if len(items) < len(rows):  # more rows follow the page
+            last = rows[len(items) - 1]
+            token = self._pager.encode(scope, last["name"], last["uid"])
         return wire_list(self.kind, items, token, version)
 
     async def _check_reveal(self, caller: Caller, reveal: bool) -> None:
@@ -203,7 +203,7 @@ class CRDService(Generic[SpecT]):
                 kind=self.kind,
                 name=name,
             )
-        return encode(self._present(caller, row, reveal=False))
+        return row["body"]  # type: ignore[no-any-return]
 
     async def replace(
         self, caller: Caller, name: str, body: ResourceInput[Any], *, dry_run: bool
@@ -213,7 +213,7 @@ class CRDService(Generic[SpecT]):
         precondition = self._precondition(name, body.metadata.resourceVersion)
         async with self._connection(None) as conn:
             row = await self._replace(conn, caller, name, body, precondition, dry_run=dry_run)
-        return encode(self._present(caller, self._replaced(caller, name, row), reveal=False))
+        return self._replaced(caller, name, row)["body"]  # type: ignore[no-any-return]
 
     async def apply(
         self,
@@ -257,7 +257,7 @@ class CRDService(Generic[SpecT]):
         references = self.references(body.spec)
         async with unit(conn, needed=bool(references), dry_run=dry_run):
             keys = await self._resolve(conn, caller, name, references)
-            spec = await self.stored_spec(conn, caller, name, body.spec)
+            spec, shown = await self.stored_spec(conn, caller, name, body.spec)
             try:
                 row: asyncpg.Record | None = await conn.fetchrow(
                     self.sql.insert,
@@ -268,6 +268,7 @@ class CRDService(Generic[SpecT]):
                     _json.encode(body.metadata.labels).decode(),
                     _json.encode(body.metadata.annotations).decode(),
                     spec,
+                    shown,
                     self.initial_status(),
                     _json.encode(keys).decode(),
                     caller.principal.username,
@@ -291,7 +292,7 @@ class CRDService(Generic[SpecT]):
         async with unit(conn, needed=bool(references), dry_run=dry_run):
             keys = await self._resolve(conn, caller, name, references)
             await self.check_replace(conn, caller, name, body.spec)
-            spec = await self.stored_spec(conn, caller, name, body.spec)
+            spec, shown = await self.stored_spec(conn, caller, name, body.spec)
             row: asyncpg.Record | None = await conn.fetchrow(
                 self.sql.replace,
                 self.kind,
@@ -301,6 +302,7 @@ class CRDService(Generic[SpecT]):
                 _json.encode(body.metadata.labels).decode(),
                 _json.encode(body.metadata.annotations).decode(),
                 spec,
+                shown,
                 _json.encode(keys).decode(),
                 caller.principal.username,
                 precondition,
@@ -357,15 +359,16 @@ class CRDService(Generic[SpecT]):
             current = await conn.fetchrow(read, self.kind, caller.namespace, name)
             if current is None:
                 raise self._not_found(name, caller.namespace)
-            merged = merge_patch(self._manifest(caller, current), patch)
+            stored = msgspec.json.decode(current["body"])
+            merged = merge_patch(manifest_of(stored), patch)
             decoded = decode(merged, self._input, field_validation=field_validation)
             self._check_envelope(caller, decoded.value, path_name=name)
-            precondition = self._precondition(name, given) if given else current["resource_version"]
+            version = int(stored["metadata"]["resourceVersion"])
+            precondition = self._precondition(name, given) if given else version
             replaced = await self._replace(
                 conn, caller, name, decoded.value, precondition, dry_run=dry_run
             )
-        row = self._replaced(caller, name, replaced)
-        return encode(self._present(caller, row, reveal=False)), decoded.warnings
+        return self._replaced(caller, name, replaced)["body"], decoded.warnings
 
     async def delete(
         self,
@@ -427,7 +430,7 @@ class CRDService(Generic[SpecT]):
                 )
             except asyncpg.UniqueViolationError:
                 raise self._name_taken(name) from None
-        return encode(self._present(caller, row, reveal=False))
+        return row["body"]  # type: ignore[no-any-return]
 
     def _name_taken(self, name: str) -> AlreadyExists:
         return AlreadyExists(
@@ -526,23 +529,11 @@ class CRDService(Generic[SpecT]):
             causes=causes,
         )
 
-    def _manifest(self, caller: Caller, row: asyncpg.Record) -> dict[str, Any]:
-        """The stored object as a client would have sent it, for merge patch."""
-        wire = msgspec.json.decode(encode(self._present(caller, row, reveal=False)))
-        meta = wire["metadata"]
-        return {
-            "apiVersion": wire["apiVersion"],
-            "kind": wire["kind"],
-            "metadata": {
-                key: meta[key]
-                for key in ("name", "namespace", "displayName", "labels", "annotations")
-                if meta.get(key) is not None
-            },
-            "spec": wire["spec"],
-        }
-
-    def _present(self, caller: Caller, row: asyncpg.Record, reveal: bool) -> WireObject:
-        return wire_object(row, self.present_spec(row["spec"], reveal))
+    def _revealed(self, row: asyncpg.Record) -> bytes:
+        """The answered object with its secrets in plain text (``?reveal=true``, §8)."""
+        answered = msgspec.json.decode(row["body"])
+        answered["spec"] = self.shown_spec(msgspec.json.decode(row["spec"]), reveal=True)
+        return _json.encode(answered)
 
     def _not_found(self, name: str, namespace: str) -> NotFound:
         return NotFound(
@@ -572,28 +563,42 @@ class CRDService(Generic[SpecT]):
 
     async def stored_spec(
         self, conn: asyncpg.Connection, caller: Caller, name: str, spec: SpecT
-    ) -> str:
-        """The spec as stored (JSON text): secrets sealed, "***" keeping the stored value."""
+    ) -> tuple[str, str | None]:
+        """The spec as stored (JSON text): secrets sealed, "***" keeping the stored value; and
+        the spec as answered when it differs (secrets masked), else None."""
         secrets = self.info.secrets
         if secrets is None:
-            return _json.encode(spec).decode()
+            return _json.encode(spec).decode(), None
         stored_text = await conn.fetchval(self.sql.stored_spec, self.kind, caller.namespace, name)
         stored = msgspec.json.decode(stored_text) if stored_text else None
         sealed = seal_spec(
             msgspec.to_builtins(spec), stored, self.deps.box, secrets, kind=self.kind, name=name
         )
-        return _json.encode(sealed).decode()
+        shown = _json.encode(self.shown_spec(sealed, reveal=False)).decode()
+        return _json.encode(sealed).decode(), shown
 
-    def present_spec(self, stored: str, reveal: bool) -> bytes | None:
-        """The spec as answered (secrets masked unless revealed); None answers it as stored."""
-        secrets = self.info.secrets
-        if secrets is None:
-            return None
-        shown = open_spec(msgspec.json.decode(stored), self.deps.box, secrets, reveal=reveal)
-        return _json.encode(shown)
+    def shown_spec(self, stored: dict[str, Any], reveal: bool) -> dict[str, Any]:
+        """A stored spec as answered: secrets masked, or opened when revealed."""
+        assert self.info.secrets is not None
+        return open_spec(stored, self.deps.box, self.info.secrets, reveal=reveal)
 
     def initial_status(self) -> str:
         return AVAILABLE.decode()
+
+
+def manifest_of(answered: dict[str, Any]) -> dict[str, Any]:
+    """An answered object as a client would have sent it: what a merge patch applies to."""
+    meta = answered["metadata"]
+    return {
+        "apiVersion": answered["apiVersion"],
+        "kind": answered["kind"],
+        "metadata": {
+            key: meta[key]
+            for key in ("name", "namespace", "displayName", "labels", "annotations")
+            if meta.get(key) is not None
+        },
+        "spec": answered["spec"],
+    }
 
 
 def _patched_version(patch: object) -> str | None:

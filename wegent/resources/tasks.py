@@ -19,7 +19,6 @@ from wegent.resources.crd import Caller, CRDService, unit
 from wegent.resources.meta import check_depth
 from wegent.resources.specs import FreeForm, TaskSpec
 from wegent.resources.status import Phase, TaskStatus
-from wegent.resources.store import COLUMNS, encode
 
 FINISHED = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 MOVES: dict[str, frozenset[str]] = {
@@ -42,14 +41,14 @@ class StatusUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("`result`: Invalid value: nested too deeply")
 
 
-_PENDING = encode(TaskStatus()).decode()
+_PENDING = msgspec.json.encode(TaskStatus()).decode()
 _LOCK = (
     "SELECT id, status::text AS status FROM tasks WHERE kind = 'Task' AND namespace = $1 "
     "AND name = $2 AND deleted_at IS NULL FOR UPDATE"
 )
 _MOVE = (
     "UPDATE tasks SET status = $2::jsonb, resource_version = nextval('resource_version_seq'), "
-    f"updated_by = $3, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    "updated_by = $3, updated_at = now() WHERE id = $1 RETURNING body"
 )
 _ACTIVE_SPEC = (
     "SELECT spec::text FROM tasks WHERE kind = 'Task' AND namespace = $1 AND name = $2 "
@@ -94,9 +93,9 @@ class TaskService(CRDService[TaskSpec]):
             current = msgspec.json.decode(row["status"], type=TaskStatus)
             status = self._moved(name, current, update)
             moved = await conn.fetchrow(
-                _MOVE, row["id"], encode(status).decode(), caller.principal.username
+                _MOVE, row["id"], msgspec.json.encode(status).decode(), caller.principal.username
             )
-        return encode(self._present(caller, moved, reveal=False))
+        return moved["body"]  # type: ignore[no-any-return]
 
     def _moved(self, name: str, current: TaskStatus, update: StatusUpdate) -> TaskStatus:
         if update.phase not in MOVES.get(current.phase, frozenset()):
