@@ -49,6 +49,7 @@ class Services:
             references=References(access),
             pager=pager,
             box=SecretBox(settings.secret_key),
+            list_budget=settings.list_budget_bytes,
         )
         resources = {info.kind: info.service(info, deps) for info in KINDS}
         return cls(

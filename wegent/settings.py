@@ -50,6 +50,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_in_flight: int = 256
     max_namespaces_per_user: int = 100
     body_timeout_s: float = 30.0
+    list_budget_bytes: int = 8 * 1024 * 1024
 
     @property
     def embedded(self) -> bool:
@@ -94,6 +95,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_in_flight=_int(env, "WEGENT_MAX_IN_FLIGHT", 256, 0, 1_000_000),
         max_namespaces_per_user=_int(env, "WEGENT_MAX_NAMESPACES_PER_USER", 100, 0, 1_000_000),
         body_timeout_s=_int(env, "WEGENT_BODY_TIMEOUT_S", 30, 1, 3600),
+        list_budget_bytes=_int(
+            env, "WEGENT_LIST_BUDGET_BYTES", 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024
+        ),
     )
 
 

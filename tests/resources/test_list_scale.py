@@ -93,6 +93,7 @@ def statement(
         selector=parse_selector(selector),
         filters=[],
         limit=PAGE + 1,
+        budget=8 * 1024 * 1024,
     )
 
 

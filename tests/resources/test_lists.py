@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 
 import httpx
 import pytest
+from litestar import Litestar
 
 from tests.helpers import register
 from tests.resources.api import Api, ghost
@@ -164,3 +166,27 @@ async def test_all_namespaces_still_needs_a_well_formed_namespace(api: Api) -> N
         else "invalid namespace name 'Not-A-Label': must be a DNS label"
     )
     assert (await api.list("ghosts", params={"allNamespaces": "true"})).status_code == 200
+
+
+async def test_a_page_stops_at_its_byte_budget(
+    api: Api, app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """API.md §7: items stop before the byte budget (a continue token follows); one object
+    larger than the budget comes alone; walking the pages still yields every object once."""
+    service = app.state.services.resources["Ghost"]
+    monkeypatch.setattr(service, "deps", dataclasses.replace(service.deps, list_budget=250_000))
+    for name, size in (("a", 100_000), ("b", 100_000), ("c", 100_000), ("d", 260_000), ("e", 10)):
+        await api.must_create("ghosts", ghost(name, "x" * size))
+    first = (await api.list("ghosts", params={"limit": "1000"})).json()
+    assert [item["metadata"]["name"] for item in first["items"]] == ["a", "b"]
+    token = first["metadata"]["continue"]
+    second = (await api.list("ghosts", params={"limit": "1000", "continue": token})).json()
+    assert [item["metadata"]["name"] for item in second["items"]] == ["c"]
+    token = second["metadata"]["continue"]
+    third = (await api.list("ghosts", params={"limit": "1000", "continue": token})).json()
+    assert [item["metadata"]["name"] for item in third["items"]] == ["d"]  # alone, over budget
+    token = third["metadata"]["continue"]
+    last = (await api.list("ghosts", params={"limit": "1000", "continue": token})).json()
+    assert [item["metadata"]["name"] for item in last["items"]] == ["e"]
+    assert "continue" not in last["metadata"]
+    assert await walk(api, "ghosts", 2) == ["a", "b", "c", "d", "e"]

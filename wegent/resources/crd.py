@@ -61,6 +61,7 @@ class ServiceDeps:
     references: References
     pager: Pager
     box: SecretBox
+    list_budget: int  # bytes of items per list page (API.md §7)
 
 
 class Caller(NamedTuple):
@@ -153,6 +154,7 @@ class CRDService(Generic[SpecT]):
             selector=selector,
             filters=list(query.filters),
             limit=query.limit + 1,
+            budget=self.deps.list_budget,
             revealed=reveal,
         )
         rows = await self._db.read(sql, *params)

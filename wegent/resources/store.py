@@ -16,8 +16,6 @@ from wegent.resources.meta import API_VERSION
 from wegent.resources.selectors import Selector
 
 LIVE = "kind = $1 AND namespace = $2 AND name = $3 AND deleted_at IS NULL"
-#: Items of one list page are at most this many bytes (API.md §7), unless one alone is larger.
-PAGE_BUDGET = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -117,7 +115,7 @@ def list_statement(
     selector: Selector,
     filters: list[tuple[str, str]],
     limit: int,
-    budget: int = PAGE_BUDGET,
+    budget: int,
     revealed: bool = False,
 ) -> tuple[str, list[Any]]:
     """One page in (name, uid) order, keyset after ``after``; None namespaces means all.
@@ -125,8 +123,8 @@ def list_statement(
     One namespace is matched with ``=`` so the (kind, namespace, name) index returns rows in
     name order and the page costs what it reads, whatever the table's size (API.md §7).
     ``limit`` rows are read at most; a running sum of their sizes stops the page at
-    ``budget`` bytes: a row whose body would pass it comes back without its body (it only
-    tells that the page ends before it), and the first row always comes whole.
+    ``budget`` bytes: the first row always comes whole, and after the last row that fits, one
+    more comes back without its body: it only tells that the page ends before it.
     """
     params: list[Any] = [kind]
     where = ["kind = $1", "deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"]
@@ -158,7 +156,7 @@ def list_statement(
         f"uid::text AS uid, resource_version{', spec' if revealed else ''} FROM ("
         "SELECT *, sum(octet_length(body)) OVER w AS upto, row_number() OVER w AS n "
         f"FROM ({page}) page WINDOW w AS (ROWS UNBOUNDED PRECEDING)) sized "
-        f"WHERE upto - octet_length(body) <= ${len(params)} OR n = 1"
+        f"WHERE upto - octet_length(body) <= ${len(params)} OR n <= 2"
     )
     return sql, params
 
