@@ -25,6 +25,8 @@ RESERVED_NAMES = frozenset({"default", "public", "system"})
 DEFAULT = "default"
 PUBLIC = "public"
 SYSTEM = "system"
+#: Namespaces every authenticated user reads and only global admins write (API.md §3).
+SHARED = (PUBLIC, SYSTEM)
 
 _NAME = re.compile(NAME_PATTERN)
 _NAMESPACE = re.compile(NAMESPACE_PATTERN)

@@ -43,13 +43,14 @@ async def test_register_creates_the_personal_namespace(client: httpx.AsyncClient
     account = await register(client)
     me = await client.get("/api/v1/users/me", headers=account.headers)
     assert me.status_code == 200
-    assert me.json()["namespaces"] == [
-        {"name": "public", "role": "view"},
-        {"name": account.username, "role": "admin"},
-    ] or me.json()["namespaces"] == [
-        {"name": account.username, "role": "admin"},
-        {"name": "public", "role": "view"},
-    ]
+    assert me.json()["namespaces"] == sorted(
+        [
+            {"name": "public", "role": "view"},
+            {"name": "system", "role": "view"},
+            {"name": account.username, "role": "admin"},
+        ],
+        key=lambda n: n["name"],
+    )
     ns = await client.get(f"/api/v1/namespaces/{account.username}", headers=account.headers)
     assert ns.status_code == 200
     assert ns.json()["personal"] is True and ns.json()["owner"] == account.username

@@ -122,7 +122,9 @@ async def test_users_cannot_see_each_other(
             details={"name": bob.username, "kind": "Namespace"},
         )
     listed = await client.get("/api/v1/namespaces", headers=alice.headers)
-    assert [n["name"] for n in listed.json()["items"]] == sorted(["public", alice.username])
+    assert [n["name"] for n in listed.json()["items"]] == sorted(
+        ["public", "system", alice.username]
+    )
     deleted = await client.delete(f"/api/v1/namespaces/{bob.username}", headers=alice.headers)
     assert deleted.status_code == 403
     member = await client.put(

@@ -154,7 +154,7 @@ async def test_shared_namespaces_per_user_are_capped_even_when_created_at_once(
 async def test_the_namespace_list_is_paged(client: httpx.AsyncClient) -> None:
     owner = await register(client)
     made = sorted([await shared(client, owner) for _ in range(5)])
-    expected = sorted([*made, owner.username, "public"])
+    expected = sorted([*made, owner.username, "public", "system"])
     seen: list[str] = []
     token = None
     while True:

@@ -118,11 +118,11 @@ async def test_service_data_survives_restart_and_pool_survives_db_restart(pg_dir
         await asyncio.sleep(0.2)
         # The next request after the restart succeeds: dead connections are replaced.
         async with db.pool.acquire() as conn:
-            assert await conn.fetchval("SELECT count(*) FROM namespaces") == 2
+            assert await conn.fetchval("SELECT count(*) FROM namespaces") == 3
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=60), app.state.db.pool.acquire() as conn:
         names = await conn.fetch("SELECT name FROM namespaces ORDER BY name")
-    assert [r["name"] for r in names] == ["kept", "public"]
+    assert [r["name"] for r in names] == ["kept", "public", "system"]
 
 
 async def test_readyz_is_503_when_the_database_is_gone(pg_dir: Path) -> None:

@@ -584,7 +584,10 @@ def test_list_omits_continue_when_there_is_no_next_page() -> None:
 
 def test_envelope_types_are_named_per_kind_and_built_once() -> None:
     kinds = [info.kind for info in KINDS]
-    assert kinds == ["Skill", "Ghost", "Model", "Shell", "Workspace", "Bot", "Team", "Task"]
+    assert kinds == [
+        *("Skill", "Ghost", "Model", "Shell", "Workspace", "Bot", "Team", "Task"),
+        *("Retriever", "Device", "Template", "ConnectorApp", "Collaboration"),
+    ]
     for kind in kinds:
         assert input_type(kind).__name__ == f"{kind}Input"
         assert output_type(kind).__name__ == kind

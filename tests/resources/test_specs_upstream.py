@@ -15,9 +15,8 @@ from wegent.errors import Cause, Invalid
 from wegent.resources.decode import decode
 from wegent.resources.manifests import parse_manifests
 from wegent.resources.meta import FieldErrors
-from wegent.resources.specs import SPECS
+from wegent.resources.registry import KINDS
 from wegent.resources.specs_upstream import (
-    UPSTREAM_SPECS,
     CollaborationSpec,
     ConnectorAppSpec,
     DeviceSpec,
@@ -63,15 +62,19 @@ def unsupported(field: str, value: str, allowed: str) -> Cause:
     return cause("FieldValueNotSupported", field, message)
 
 
-def test_the_registry_of_upstream_kinds() -> None:
-    assert list(UPSTREAM_SPECS.items()) == [
-        ("Retriever", RetrieverSpec),
-        ("Device", DeviceSpec),
-        ("Template", TemplateSpec),
-        ("ConnectorApp", ConnectorAppSpec),
-        ("Collaboration", CollaborationSpec),
-    ]
-    assert set(UPSTREAM_SPECS).isdisjoint(SPECS)
+UPSTREAM_SPECS = {
+    "Retriever": RetrieverSpec,
+    "Device": DeviceSpec,
+    "Template": TemplateSpec,
+    "ConnectorApp": ConnectorAppSpec,
+    "Collaboration": CollaborationSpec,
+}
+SPECS = {info.kind: info.spec for info in KINDS}
+
+
+def test_the_registry_has_the_upstream_kinds() -> None:
+    assert {kind: SPECS[kind] for kind in UPSTREAM_SPECS} == UPSTREAM_SPECS
+    assert len(SPECS) == 13
 
 
 # Retriever
@@ -810,7 +813,6 @@ ALL_KINDS = [
     "Collaboration",
 ]
 # Fields of API.md §2 that the specs of the first eight kinds do not accept yet.
-NOT_YET_ACCEPTED = {"preload_skills", "quick_phrases", "is_group_chat", "device_id"}
 
 
 @pytest.fixture(scope="module")
@@ -839,12 +841,11 @@ def test_upstream_kind_manifests_decode_strictly(
 
 
 @pytest.mark.parametrize("kind", list(SPECS))
-def test_other_manifests_decode_but_for_the_aliases_still_to_come(
+def test_every_manifest_decodes_strictly_aliases_included(
     manifests: dict[str, dict[str, Any]], kind: str
 ) -> None:
-    decoded = decode(manifests[kind]["spec"], SPECS[kind], field_validation="Warn")
-    pending = {f'unknown field "{field}"' for field in NOT_YET_ACCEPTED}
-    assert set(decoded.warnings) <= pending
+    decoded = decode(manifests[kind]["spec"], SPECS[kind], field_validation="Strict")
+    assert decoded.warnings == []
 
 
 def test_manifests_use_the_snake_case_aliases(manifests: dict[str, dict[str, Any]]) -> None:

@@ -9,9 +9,9 @@ Litestar builds the document from its routes; :func:`finish` then completes it:
   of list items), explicit ``extra_json_schema`` metadata included (label rules, the kind each
   input takes, a unique ``skills`` list ...). Then what the decoder and the services check
   beyond msgspec: no U+0000 in any kept string (free-form objects included), unknown fields
-  allowed (``fieldValidation=Warn`` drops them, API.md §1), ``shellType`` or its alias
-  ``runtime`` required and both equal when both are given, ``bindMode`` and its alias not
-  both, and for a create a ``metadata.name`` and no ``resourceVersion`` (API.md §6).
+  allowed (``fieldValidation=Warn`` drops them, API.md §1), each input alias as a deprecated
+  property (a required field may come under its alias; not both), and for a create a
+  ``metadata.name`` and no ``resourceVersion`` (API.md §6).
 - ``{namespace}`` is a DNS label in every path (API.md §3).
 
 The document is built once per app and is the same on every start.
@@ -33,11 +33,10 @@ from wegent.api.docs import error_responses
 from wegent.api.operations import Route, build_routes
 from wegent.names import NAME_PATTERN, NAMESPACE_PATTERN
 from wegent.resources.batch import BatchResult
-from wegent.resources.decode import NO_NUL
+from wegent.resources.decode import NO_NUL, aliases_of
 from wegent.resources.envelope import input_type, list_type, output_type
 from wegent.resources.manifests import MAX_MANIFESTS, YAML_MEDIA_TYPES
 from wegent.resources.registry import KINDS
-from wegent.resources.specs import ShellType
 from wegent.resources.tasks import StatusUpdate
 
 REF = "#/components/schemas/{name}"
@@ -148,8 +147,7 @@ def body_schemas() -> dict[str, Any]:
         schema.pop("description", None)  # the Structs' docstrings are written for developers
         _exact(schema)
     components[JSON_VALUE] = json_value()
-    _shell_type_required(components["ShellSpec"])
-    _bind_mode_once(components["TeamSpec"])
+    _aliases(components, bodies)
     components.update(_create_schemas(components))
     answers: list[Any] = [BatchResult]
     answers += [t for info in KINDS for t in (output_type(info.kind), list_type(info.kind))]
@@ -227,27 +225,66 @@ def _without_nul(pattern: str | None) -> str:
     return pattern.replace("[^", "[^\\u0000")
 
 
-def _shell_type_required(shell: dict[str, Any]) -> None:
-    """``shellType`` or its alias ``runtime`` (API.md §2); both given, they must be equal.
-    Absent and null are the same. One ``anyOf`` of plain cases, which schemathesis's coverage
-    phase can combine with the properties (it gives up on ``not`` and nested combinators)."""
-    values = list(get_args(ShellType))
-    shell["anyOf"] = [
-        {"required": [given], "properties": {given: {"enum": values}, other: {"enum": [None]}}}
-        for given, other in (("shellType", "runtime"), ("runtime", "shellType"))
-    ] + [
-        {
-            "required": ["shellType", "runtime"],
-            "properties": {"shellType": {"enum": [value]}, "runtime": {"enum": [value]}},
-        }
-        for value in values
-    ]
+def _aliases(components: dict[str, Any], bodies: list[Any]) -> None:
+    """Each input alias (``specs.alias``) as a deprecated property beside its field, and one of
+    the two at most (API.md §2). A required field may be given under its alias instead. The
+    server also takes both when they are equal, which no JSON Schema can say of any value."""
+    for struct in _structs(bodies):
+        schema = components.get(struct.__name__)
+        if schema is None:
+            continue
+        required = schema.get("required", [])
+        cases = []
+        for alias, field in aliases_of(struct).items():
+            original = schema["properties"][field]
+            given = _nullable(original)  # null: as if absent
+            schema["properties"][field] = given
+            shown = {
+                **copy.deepcopy(given),
+                "description": f"Input alias of {field}; answers use {field}.",
+                "deprecated": True,
+            }
+            schema["properties"][alias] = shown
+            absent: list[dict[str, Any]] = [
+                {"properties": {name: {"type": "null"}}} for name in (field, alias)
+            ]
+            if field in required:  # given under one name, not null, and the other absent
+                required.remove(field)
+                absent = [
+                    {"required": [one], "properties": {one: original, other: {"type": "null"}}}
+                    for one, other in ((field, alias), (alias, field))
+                ]
+            cases.append({"anyOf": absent})
+        if not required:
+            schema.pop("required", None)
+        if len(cases) == 1:
+            schema.update(cases[0])
+        elif cases:
+            schema["allOf"] = cases
 
 
-def _bind_mode_once(team: dict[str, Any]) -> None:
-    """``bindMode`` or its alias ``bind_mode``: one of them absent or null. The server also
-    takes both when they are equal, which no JSON Schema can say of two arrays."""
-    team["anyOf"] = [{"properties": {f: {"type": "null"}}} for f in ("bindMode", "bind_mode")]
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or null, in the flat form of :func:`_flatten_nullable`."""
+    if "null" in (schema.get("type") or []) or None in schema.get("enum", [None]):
+        return schema
+    either = {"anyOf": [schema, {"type": "null"}]}
+    _flatten_nullable(either)
+    return either
+
+
+def _structs(roots: list[Any]) -> list[type[msgspec.Struct]]:
+    """Every Struct type reachable from ``roots`` through fields, optionals, lists and maps."""
+    found: dict[str, type[msgspec.Struct]] = {}
+    pending = list(roots)
+    while pending:
+        type_ = pending.pop()
+        if isinstance(type_, type) and issubclass(type_, msgspec.Struct):
+            if type_.__name__ not in found:
+                found[type_.__name__] = type_
+                pending += [f.type for f in msgspec.structs.fields(type_)]
+        else:
+            pending += list(get_args(type_))
+    return list(found.values())
 
 
 def _create_schemas(components: dict[str, Any]) -> dict[str, Any]:

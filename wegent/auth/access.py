@@ -16,7 +16,7 @@ from wegent.auth.cache import MISSING, TTLCache
 from wegent.auth.tokens import Claims
 from wegent.db.engine import Database
 from wegent.errors import Forbidden, Unauthorized
-from wegent.names import DEFAULT, PUBLIC
+from wegent.names import DEFAULT, SHARED
 
 Verb = Literal["read", "write", "admin"]
 _ALLOWED: dict[str, frozenset[str]] = {
@@ -80,7 +80,7 @@ class Access:
         """
         if principal.is_admin:
             return "admin"
-        if namespace == PUBLIC:
+        if namespace in SHARED:
             return "view"
         key = (principal.id, namespace)
         role = self._roles.get(key)
@@ -124,7 +124,7 @@ class Access:
                 "WHERE m.member = $1",
                 principal.id,
             )
-        return sorted({PUBLIC, *(r["name"] for r in rows)})
+        return sorted({*SHARED, *(r["name"] for r in rows)})
 
     def forget_user(self, user_id: int) -> None:
         self._users.invalidate(user_id)

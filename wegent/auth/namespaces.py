@@ -25,7 +25,7 @@ from wegent.errors import (
     NotFound,
     namespace_not_found,
 )
-from wegent.names import PUBLIC, is_reserved
+from wegent.names import SHARED, is_reserved
 from wegent.paging import Pager
 
 _NAMESPACE = (
@@ -54,7 +54,8 @@ class Namespaces:
             rows = await conn.fetch(
                 f"{_NAMESPACE} LEFT JOIN namespace_members m "
                 "ON m.namespace = n.id AND m.member = $1 "
-                "WHERE ($2 OR m.role IS NOT NULL OR n.name = 'public') AND n.name > $3 "
+                "WHERE ($2 OR m.role IS NOT NULL OR n.name IN ('public', 'system')) "
+                "AND n.name > $3 "
                 "ORDER BY n.name LIMIT $4",
                 principal.id,
                 principal.is_admin,
@@ -132,8 +133,8 @@ class Namespaces:
 
     async def delete(self, name: str) -> None:
         """Only an empty shared namespace; its trash goes with it."""
-        if name == PUBLIC:
-            raise Forbidden('namespace "public" cannot be deleted', kind="Namespace", name=name)
+        if name in SHARED:
+            raise Forbidden(f'namespace "{name}" cannot be deleted', kind="Namespace", name=name)
         async with self._db.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT id, personal FROM namespaces WHERE name = $1 FOR UPDATE", name
@@ -229,7 +230,7 @@ class Namespaces:
 
     @staticmethod
     def _role(principal: Principal, row: asyncpg.Record) -> str:
-        """Global admins are admins everywhere; everyone else reads ``public``."""
+        """Global admins are admins everywhere; everyone else reads ``public`` and ``system``."""
         return "admin" if principal.is_admin else row["role"] or "view"
 
     @staticmethod

@@ -31,7 +31,7 @@ from wegent.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from wegent.names import PUBLIC, is_reserved
+from wegent.names import SHARED, is_reserved
 
 #: Checked failures per account and client address in a window, and per account across
 #: addresses (API.md §11): one client cannot lock the owner out from elsewhere, and a spread
@@ -208,7 +208,7 @@ class Users:
             raise Unauthorized()
         namespaces = [NamespaceAccess(r["name"], r["role"]) for r in rows]
         if not principal.is_admin:
-            namespaces.append(NamespaceAccess(PUBLIC, "view"))
+            namespaces += [NamespaceAccess(shared, "view") for shared in SHARED]
             namespaces.sort(key=lambda n: n.name)
         out = user_out(user)
         return Me(out.id, out.username, out.email, out.role, out.isActive, namespaces)

@@ -52,6 +52,10 @@ _RESOURCE_VERSION = re.compile(RESOURCE_VERSION_PATTERN)
 OPTIMISTIC_PATCHES = 2
 
 
+class ExclusiveTaken(Conflict):
+    """Another live object of the namespace holds the kind's exclusive field."""
+
+
 @dataclass(frozen=True)
 class ServiceDeps:
     """What every resource service works with."""
@@ -197,7 +201,7 @@ class CRDService(Generic[SpecT]):
         conn: asyncpg.Connection | None = None,
     ) -> bytes:
         name = self._check_envelope(caller, body, path_name=None)
-        async with self._connection(conn) as db:
+        async with self._exclusive(caller, name), self._connection(conn) as db:
             row = await self._insert(db, caller, name, body, dry_run=dry_run)
         if row is None:
             raise AlreadyExists(
@@ -213,7 +217,7 @@ class CRDService(Generic[SpecT]):
         """PUT never creates; a stale resourceVersion is 409; a no-op writes nothing."""
         self._check_envelope(caller, body, path_name=name)
         precondition = self._precondition(name, body.metadata.resourceVersion)
-        async with self._connection(None) as conn:
+        async with self._exclusive(caller, name), self._connection(None) as conn:
             row = await self._replace(conn, caller, name, body, precondition, dry_run=dry_run)
         return self._replaced(caller, name, row)["body"]  # type: ignore[no-any-return]
 
@@ -232,7 +236,7 @@ class CRDService(Generic[SpecT]):
             raise AssertionError("unreachable")
         self._check_envelope(caller, body, path_name=name)
         precondition = self._precondition(name, body.metadata.resourceVersion)
-        async with self._connection(conn) as db:
+        async with self._exclusive(caller, name), self._connection(conn) as db:
             for _ in range(2):  # a concurrent create or delete can move us once
                 row = await self._replace(db, caller, name, body, precondition, dry_run=dry_run)
                 if row is not None:
@@ -242,6 +246,26 @@ class CRDService(Generic[SpecT]):
                 if await self._insert(db, caller, name, body, dry_run=dry_run) is not None:
                     return "created"
         raise self._conflict(name)
+
+    @asynccontextmanager
+    async def _exclusive(self, caller: Caller, name: str) -> AsyncIterator[None]:
+        """A write refused by the kind's exclusive-field index (API.md §2: one default Device
+        per namespace) becomes a 409 naming the object that has the field. Wraps the
+        connection's use, so the holder is read once that connection is back."""
+        try:
+            yield
+        except asyncpg.UniqueViolationError as exc:
+            field = self.info.exclusive
+            if field is None or exc.constraint_name != self.info.exclusive_index:
+                raise
+            rows = await self._db.read(self.sql.holder, self.kind, caller.namespace, field)
+            holder = f'{self.kind} "{rows[0]["name"]}"' if rows else f"another {self.kind}"
+            raise ExclusiveTaken(
+                f'{self.kind} "{name}" cannot set {field}: {holder} already has it in '
+                f'namespace "{caller.namespace}"',
+                kind=self.kind,
+                name=name,
+            ) from None
 
     @asynccontextmanager
     async def _connection(self, conn: asyncpg.Connection | None) -> AsyncIterator[Any]:
@@ -334,11 +358,18 @@ class CRDService(Generic[SpecT]):
         attempts = 1 if given else OPTIMISTIC_PATCHES + 1
         for attempt in range(1, attempts + 1):
             try:
-                return await self._patch_once(
-                    caller, name, patch, given, field_validation, dry_run, lock=attempt == attempts
-                )
-            except Conflict:
-                if given:
+                async with self._exclusive(caller, name):
+                    return await self._patch_once(
+                        caller,
+                        name,
+                        patch,
+                        given,
+                        field_validation,
+                        dry_run,
+                        lock=attempt == attempts,
+                    )
+            except Conflict as conflict:
+                if given or isinstance(conflict, ExclusiveTaken):
                     raise
         raise AssertionError("unreachable: a patch under the row lock cannot conflict")
 
@@ -399,7 +430,11 @@ class CRDService(Generic[SpecT]):
         The namespace row is share-locked first, so a restore and a delete of the namespace
         cannot cross: one of them waits for the other and then sees what it did.
         """
-        async with self._db.acquire() as conn, unit(conn, needed=True, dry_run=False):
+        async with (
+            self._exclusive(caller, name),
+            self._db.acquire() as conn,
+            unit(conn, needed=True, dry_run=False),
+        ):
             if await conn.fetchval(self.sql.lock_namespace, caller.namespace) is None:
                 raise namespace_not_found(caller.namespace)
             trashed = await conn.fetchrow(
@@ -430,7 +465,9 @@ class CRDService(Generic[SpecT]):
                 row = await conn.fetchrow(
                     self.sql.restore, trashed["id"], caller.principal.username
                 )
-            except asyncpg.UniqueViolationError:
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name == self.info.exclusive_index:
+                    raise
                 raise self._name_taken(name) from None
         return row["body"]  # type: ignore[no-any-return]
 

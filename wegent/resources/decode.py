@@ -53,6 +53,7 @@ import msgspec
 
 from wegent.errors import BadRequest, Cause, Invalid, invalid
 from wegent.resources.meta import Metadata, validate_annotations, validate_labels
+from wegent.resources.specs import ALIAS_KEY
 
 T = TypeVar("T")
 
@@ -287,6 +288,27 @@ def _unwrap(type_: Any) -> tuple[Any, int | None, int | None]:
     return base, low, high
 
 
+@functools.cache
+def aliases_of(cls: type[msgspec.Struct]) -> dict[str, str]:
+    """The input aliases of a Struct's fields (``specs.alias``): alias → the field's name."""
+    found: dict[str, str] = {}
+    for field in msgspec.structs.fields(cls):
+        for meta in _metas(field.type):
+            name = (meta.extra or {}).get(ALIAS_KEY)
+            if isinstance(name, str):
+                found[name] = field.encode_name
+    return found
+
+
+def _metas(type_: Any) -> list[msgspec.Meta]:
+    """The ``msgspec.Meta`` annotations of a type, looking inside an optional."""
+    if get_origin(type_) in (Union, types.UnionType):
+        return [meta for option in get_args(type_) for meta in _metas(option)]
+    if get_origin(type_) is Annotated:
+        return [m for m in get_args(type_)[1:] if isinstance(m, msgspec.Meta)]
+    return []
+
+
 def _has_nul(value: object) -> bool:
     return isinstance(value, str) and "\x00" in value
 
@@ -410,12 +432,13 @@ class _Walker:
             self.leaf(value, cls, path)
             return value
         before = len(self.causes)
+        value, written_as = self.unalias(value, cls, path)
         fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
         cleaned: dict[Any, Any] = {}
         for key, item in value.items():
             field = fields.get(key) if isinstance(key, str) else None
-            if field is not None:
-                cleaned[key] = self.walk(item, field.type, _join(path, key))
+            if field is not None:  # checked under the name it was written with
+                cleaned[key] = self.walk(item, field.type, _join(path, written_as.get(key, key)))
             elif cls.__struct_config__.forbid_unknown_fields:
                 self.unknown_field(_join(path, str(key)))
         for name, field in fields.items():
@@ -426,6 +449,31 @@ class _Walker:
         if len(self.causes) == before:
             self.build(cleaned, cls, path)
         return cleaned
+
+    def unalias(
+        self, value: dict[Any, Any], cls: type[msgspec.Struct], path: str
+    ) -> tuple[dict[Any, Any], dict[str, str]]:
+        """Input aliases (``bind_mode`` for ``bindMode``) moved to their field, and the fields
+        that were written under an alias; both given, they must be equal. A null alias is as
+        if it were absent."""
+        aliases = aliases_of(cls)
+        if not aliases or not aliases.keys() & value.keys():
+            return value, {}
+        value = dict(value)
+        written_as: dict[str, str] = {}
+        for name, field in aliases.items():
+            if name not in value:
+                continue
+            given = value.pop(name)
+            if given is None:
+                continue
+            if value.get(field) is None:
+                value[field] = given
+                written_as[field] = name
+            elif value[field] != given:
+                shown = f"{_quote(given)}: must equal {field} ({_quote(value[field])})"
+                self.add("FieldValueInvalid", f"Invalid value: {shown}", _join(path, name))
+        return value, written_as
 
     def metadata_rules(self, cleaned: dict[Any, Any], path: str) -> None:
         """Per-key rules of labels and annotations, which msgspec cannot express."""

@@ -29,6 +29,13 @@ from wegent.resources.specs import (
     TeamSpec,
     WorkspaceSpec,
 )
+from wegent.resources.specs_upstream import (
+    CollaborationSpec,
+    ConnectorAppSpec,
+    DeviceSpec,
+    RetrieverSpec,
+    TemplateSpec,
+)
 from wegent.resources.status import PHASES, ResourceStatus, TaskStatus
 from wegent.resources.tasks import TaskService
 
@@ -70,6 +77,16 @@ class KindInfo:
     columns: tuple[Column, ...] = ()
     #: Subresources with a lifecycle of their own (Task: ``status``, ``cancel``).
     lifecycle: bool = False
+    #: A boolean spec field that at most one live object of a namespace may set (Device:
+    #: ``isDefault``); a unique index (``{table}_one_{kind}_{field}``, lower case) refuses a
+    #: second, which is a 409 naming the object that has it.
+    exclusive: str | None = None
+
+    @property
+    def exclusive_index(self) -> str | None:
+        if self.exclusive is None:
+            return None
+        return f"{self.table}_one_{self.kind}_{self.exclusive}".lower()
 
     @property
     def singular(self) -> str:
@@ -164,6 +181,58 @@ KINDS: tuple[KindInfo, ...] = (
             Column("Team", ".spec.teamRef.name"),
         ),
         lifecycle=True,
+    ),
+    KindInfo(
+        "Retriever",
+        "retrievers",
+        RetrieverSpec,
+        secrets=SecretFields(fields=("storageConfig.password", "storageConfig.apiKey")),
+        short_names=("rt",),
+        columns=(
+            Column("Storage", ".spec.storageConfig.type"),
+            Column("Index Mode", ".spec.storageConfig.indexStrategy.mode"),
+            Column("URL", ".spec.storageConfig.url"),
+        ),
+    ),
+    KindInfo(
+        "Device",
+        "devices",
+        DeviceSpec,
+        exclusive="isDefault",
+        short_names=("dv",),
+        columns=(
+            Column("Device ID", ".spec.deviceId"),
+            Column("Type", ".spec.deviceType"),
+            Column("Default", ".spec.isDefault", type="boolean"),
+        ),
+    ),
+    KindInfo(
+        "Template",
+        "templates",
+        TemplateSpec,
+        short_names=("tp",),
+        columns=(
+            Column("Category", ".spec.category"),
+            Column("Display Name", ".spec.displayName"),
+        ),
+    ),
+    KindInfo(
+        "ConnectorApp",
+        "connectorapps",
+        ConnectorAppSpec,
+        short_names=("ca",),
+        columns=(
+            Column("App", ".spec.name"),
+            Column("Transport", ".spec.transport"),
+            Column("Enabled", ".spec.enabled", type="boolean"),
+        ),
+    ),
+    KindInfo(
+        "Collaboration",
+        "collaborations",
+        CollaborationSpec,
+        short_names=("co",),
+        columns=(Column("Type", ".spec.type"),),
     ),
 )
 BY_KIND: dict[str, KindInfo] = {info.kind: info for info in KINDS}

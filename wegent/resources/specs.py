@@ -3,8 +3,9 @@
 Cross-field rules live in ``__post_init__`` and report through :class:`FieldErrors`, whose
 "`relative.path`: message" lines ``wegent.resources.decode`` turns into causes on the exact field.
 Optional fields default to ``None`` and are omitted on encode; fields with a documented default
-are filled in by ``__post_init__`` so that they always appear. Input aliases (``runtime``,
-``bind_mode``) are fields of their own, moved into the canonical field and cleared.
+are filled in by ``__post_init__`` so that they always appear. An input alias (``runtime``,
+``bind_mode``, upstream's snake_case names: API.md §2) is declared once, on its field, with
+:func:`alias`; decoding takes it in place of the field, and answers use the field's name.
 """
 
 from __future__ import annotations
@@ -43,11 +44,14 @@ BindMode = Annotated[list[Token], Meta(max_length=16)]
 UniqueNames = Annotated[NameList, Meta(extra_json_schema={"uniqueItems": True})]
 
 
-def _alias(of: str) -> Meta:
-    return Meta(
-        description=f"Input alias of {of}; when both are given they must be equal.",
-        extra_json_schema={"deprecated": True},
-    )
+ALIAS_KEY = "alias"
+
+
+def alias(name: str) -> Meta:
+    """``Annotated[T, alias("snake_name")]``: the field also accepts ``snake_name`` on input
+    (``wegent.resources.decode`` moves it; given both, they must be equal; the OpenAPI document
+    shows it as a deprecated property)."""
+    return Meta(extra={ALIAS_KEY: name})
 
 
 T = TypeVar("T")
@@ -59,19 +63,6 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_
 
 def _json(value: object) -> str:
     return msgspec.json.encode(value).decode()
-
-
-def merge_alias(
-    errors: FieldErrors, name: str, value: T | None, alias: str, given: T | None
-) -> T | None:
-    """The canonical value, taken from the alias when only the alias was given."""
-    if given is None:
-        return value
-    if value is None:
-        return given
-    if given != value:
-        errors.add(alias, f"Invalid value: {_json(given)}: must equal {name} ({_json(value)})")
-    return value
 
 
 def check_unique(errors: FieldErrors, field: str, items: list[str] | None) -> None:
@@ -88,7 +79,7 @@ class GhostSpec(Strict):
     systemPrompt: Annotated[str, Meta(min_length=1, max_length=262144)]
     mcpServers: FreeForm | None = None
     skills: UniqueNames | None = None
-    preloadSkills: NameList | None = None
+    preloadSkills: Annotated[NameList, alias("preload_skills")] | None = None
 
     def __post_init__(self) -> None:
         errors = FieldErrors()
@@ -126,22 +117,13 @@ class ModelSpec(Strict):
 
 
 class ShellSpec(Strict):
-    """The runtime a bot runs in. ``runtime`` is an input alias of ``shellType``."""
+    """The runtime a bot runs in."""
 
-    shellType: ShellType | None = None
-    runtime: Annotated[ShellType, _alias("shellType")] | None = None
+    shellType: Annotated[ShellType, alias("runtime")]
     supportModel: Annotated[list[ShortStr], Meta(max_length=64)] | None = None
     baseImage: Url | None = None
     baseShellRef: Name | None = None
     requiresWorkspace: bool | None = None
-
-    def __post_init__(self) -> None:
-        errors = FieldErrors()
-        self.shellType = merge_alias(errors, "shellType", self.shellType, "runtime", self.runtime)
-        self.runtime = None
-        if self.shellType is None:
-            errors.add("shellType", "Required value")
-        errors.raise_if_any()
 
 
 class BotSpec(Strict):
@@ -169,21 +151,24 @@ class TeamMember(Strict):
             self.contextPassing = "none"
 
 
+QuickPhrase = Annotated[str, Meta(max_length=120)]
+
+
 class TeamSpec(Strict):
-    """Bots working together. ``bind_mode`` is an input alias of ``bindMode``."""
+    """Bots working together."""
 
     members: Annotated[list[TeamMember], Meta(min_length=1, max_length=64)]
     collaborationModel: CollaborationModel
     description: Description | None = None
     icon: Url | None = None
-    bindMode: BindMode | None = None
-    bind_mode: Annotated[BindMode, _alias("bindMode")] | None = None
+    bindMode: Annotated[BindMode, alias("bind_mode")] | None = None
+    quickPhrases: (
+        Annotated[list[QuickPhrase], Meta(max_length=6), alias("quick_phrases")] | None
+    ) = None
     requiresWorkspace: bool | None = None
 
     def __post_init__(self) -> None:
         errors = FieldErrors()
-        self.bindMode = merge_alias(errors, "bindMode", self.bindMode, "bind_mode", self.bind_mode)
-        self.bind_mode = None
         leaders = [i for i, member in enumerate(self.members) if member.role == "leader"]
         for index in leaders[1:]:
             errors.add(f"members[{index}].role", 'Duplicate value: "leader": at most one leader')
@@ -229,3 +214,5 @@ class TaskSpec(Strict):
     prompt: Annotated[str, Meta(min_length=1, max_length=262144)]
     teamRef: ResourceRef
     workspaceRef: ResourceRef | None = None
+    isGroupChat: Annotated[bool, alias("is_group_chat")] | None = None
+    deviceId: Annotated[str, Meta(min_length=1, max_length=100), alias("device_id")] | None = None

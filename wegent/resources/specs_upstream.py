@@ -18,15 +18,15 @@ filled here by ``__post_init__``, so that answers carry what upstream would have
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import Meta
 
+from wegent.names import NAME_PATTERN
 from wegent.resources.meta import (
     MAX_FREEFORM_KEYS,
-    NAME_PATTERN,
     FieldErrors,
     Name,
     NamespaceName,
@@ -125,7 +125,15 @@ class RetrieverSpec(Strict):
     """A vector store a knowledge base retrieves from."""
 
     storageConfig: StorageConfig
-    retrievalMethods: dict[RetrievalMethodName, RetrievalMethod] | None = None
+    retrievalMethods: (
+        Annotated[
+            dict[RetrievalMethodName, RetrievalMethod],
+            Meta(
+                extra_json_schema={"propertyNames": {"enum": list(get_args(RetrievalMethodName))}}
+            ),
+        ]
+        | None
+    ) = None
     description: Description | None = None
 
     def __post_init__(self) -> None:
@@ -556,12 +564,3 @@ def _check_participants(errors: FieldErrors, field: str, step: dict[str, Any]) -
             errors.add(f"{field}[{index}]", f"Duplicate value: {_quote(name)}")
         else:
             seen.add(name)
-
-
-UPSTREAM_SPECS: dict[str, type[msgspec.Struct]] = {
-    "Retriever": RetrieverSpec,
-    "Device": DeviceSpec,
-    "Template": TemplateSpec,
-    "ConnectorApp": ConnectorAppSpec,
-    "Collaboration": CollaborationSpec,
-}

@@ -35,6 +35,7 @@ class Statements:
     latest_deleted: str
     restore: str
     live_targets: str
+    holder: str
 
     @classmethod
     def for_table(cls, table: str) -> Statements:
@@ -49,7 +50,8 @@ class Statements:
                 "created_by, updated_by, created_at, updated_at) VALUES (gen_random_uuid(), $1, "
                 "$2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, "
                 "nextval('resource_version_seq'), 1, $11, $11, now(), now()) "
-                "ON CONFLICT DO NOTHING RETURNING body"
+                "ON CONFLICT (kind, namespace, name) WHERE deleted_at IS NULL DO NOTHING "
+                "RETURNING body"
             ),
             # One statement: lock the live row, refuse a stale precondition, skip a no-op,
             # otherwise write. ``outcome`` tells which; generation moves only with the spec.
@@ -95,6 +97,11 @@ class Statements:
                 f"UPDATE {table} SET deleted_at = NULL, deleted_by = NULL, updated_by = $2, "
                 "resource_version = nextval('resource_version_seq'), updated_at = now() "
                 "WHERE id = $1 RETURNING body"
+            ),
+            # Who holds an exclusive field (API.md §2: the namespace's default Device).
+            holder=(
+                f"SELECT name FROM {table} WHERE kind = $1 AND namespace = $2 "
+                "AND deleted_at IS NULL AND (spec ->> $3) = 'true' LIMIT 1"
             ),
             live_targets=(
                 "SELECT t.key FROM unnest($1::text[]) AS t(key) WHERE NOT EXISTS ("
