@@ -1,0 +1,1 @@
+"""Kubernetes wire compatibility helpers (API.md §14)."""
