@@ -172,13 +172,18 @@ def test_the_query_namespace_pattern_is_a_dns_label_or_empty(text: str) -> None:
 
 
 def test_request_media_types(document: dict[str, Any]) -> None:
-    """A merge patch may say so; a batch may be YAML (F6). Nothing else takes either."""
+    """A patch may be a merge or a JSON patch; a batch may be YAML (F6). Nothing else takes
+    those."""
     for method, path, op in operations(document):
         media_types = set(op.get("requestBody", {}).get("content", {}))
         if path.endswith(("/apply", "/delete")):
             expected = {"application/json", "application/yaml", "application/x-yaml", "text/yaml"}
         elif method == "PATCH" and not path.startswith("/api/v1/users"):
-            expected = {"application/json", "application/merge-patch+json"}
+            expected = {
+                "application/json",
+                "application/merge-patch+json",
+                "application/json-patch+json",
+            }
         else:
             expected = {"application/json"} if media_types else set()
         assert media_types == expected, (method, path)

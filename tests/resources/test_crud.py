@@ -283,17 +283,47 @@ async def test_merge_patch_validates_the_result(api: Api) -> None:
     assert [c["field"] for c in response.json()["details"]["causes"]] == ["spec.systemPrompt"]
 
 
-async def test_merge_patch_content_types(api: Api) -> None:
+async def test_patch_content_types(api: Api) -> None:
+    """Merge patch and JSON patch are taken; a strategic merge patch is 415, as for any custom
+    resource in Kubernetes, and so is server-side apply."""
     await api.must_create("ghosts", ghost("p3"))
-    wrong = await api.request(
-        "PATCH",
-        "ghosts",
-        "p3",
-        content=b"{}",
-        headers={"content-type": "application/json-patch+json"},
+
+    async def patch(content_type: str, body: bytes) -> httpx.Response:
+        return await api.request(
+            "PATCH", "ghosts", "p3", content=body, headers={"content-type": content_type}
+        )
+
+    strategic = await patch("application/strategic-merge-patch+json", b"{}")
+    assert (strategic.status_code, strategic.json()) == (
+        415,
+        status_body(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: "
+            "application/json-patch+json, application/merge-patch+json, application/json",
+        ),
     )
-    assert wrong.status_code == 415
-    assert wrong.json()["reason"] == "UnsupportedMediaType"
+    applied = await patch("application/apply-patch+yaml", b"{}")
+    assert applied.status_code == 415
+    assert "use client-side apply" in applied.json()["message"]
+    not_a_patch = await patch("application/json-patch+json", b"{}")
+    assert (not_a_patch.status_code, not_a_patch.json()["message"]) == (
+        400,
+        "a JSON patch (RFC 6902) is an array of operation objects",
+    )
+    ops = b'[{"op": "replace", "path": "/spec/systemPrompt", "value": "json patched"}]'
+    replaced = await patch("application/json-patch+json", ops)
+    assert replaced.status_code == 200
+    assert replaced.json()["spec"]["systemPrompt"] == "json patched"
+    failed = await patch(
+        "application/json-patch+json",
+        b'[{"op": "test", "path": "/spec/systemPrompt", "value": "x"}]',
+    )
+    assert (failed.status_code, failed.json()["reason"]) == (422, "Invalid")
+    missing = await patch(
+        "application/json-patch+json", b'[{"op": "remove", "path": "/spec/nothing"}]'
+    )
+    assert (missing.status_code, missing.json()["reason"]) == (422, "Invalid")
 
 
 async def test_merge_patch_with_stale_version_is_409(api: Api) -> None:

@@ -36,6 +36,7 @@ from wegent.resources.batch import BatchResult
 from wegent.resources.decode import NO_NUL, aliases_of
 from wegent.resources.envelope import input_type, list_type, output_type
 from wegent.resources.manifests import MAX_MANIFESTS, YAML_MEDIA_TYPES
+from wegent.resources.patching import JSON_PATCH
 from wegent.resources.registry import KINDS
 from wegent.resources.tasks import StatusUpdate
 
@@ -123,6 +124,8 @@ def _path_parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _body_schema(component: str, media_type: str) -> dict[str, Any]:
+    if media_type == JSON_PATCH:
+        return {"$ref": REF.format(name="JsonPatch")}
     if component != "Manifests":
         return {"$ref": REF.format(name=component)}
     manifests = {"type": "array", "maxItems": MAX_MANIFESTS, "items": {"type": "object"}}
@@ -147,6 +150,7 @@ def body_schemas() -> dict[str, Any]:
         schema.pop("description", None)  # the Structs' docstrings are written for developers
         _exact(schema)
     components[JSON_VALUE] = json_value()
+    components["JsonPatch"] = json_patch()
     _aliases(components, bodies)
     components.update(_create_schemas(components))
     answers: list[Any] = [BatchResult]
@@ -169,6 +173,31 @@ def json_value() -> dict[str, Any]:
             {"type": "array", "items": ref},
             {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": ref},
         ],
+    }
+
+
+def json_patch() -> dict[str, Any]:
+    """An RFC 6902 JSON patch: an array of operations, each with what its ``op`` needs."""
+    pointer = {"type": "string", "pattern": r"^(/([^/~\u0000]|~[01])*)*$"}
+    value = {"$ref": REF.format(name=JSON_VALUE)}
+    cases = [
+        (("add", "replace", "test"), {"path": pointer, "value": value}),
+        (("remove",), {"path": pointer}),
+        (("move", "copy"), {"path": pointer, "from": pointer}),
+    ]
+    operations = [
+        {
+            "type": "object",
+            "required": ["op", *fields],
+            "properties": {"op": {"enum": list(ops)}, **fields},
+        }
+        for ops, fields in cases
+    ]
+    return {
+        "description": "A JSON patch (RFC 6902)",
+        "type": "array",
+        "maxItems": 1000,
+        "items": {"oneOf": operations},
     }
 
 

@@ -29,16 +29,16 @@ from wegent.auth.policy import Policy, policy
 from wegent.errors import BadRequest
 from wegent.names import is_name
 from wegent.resources.crd import Caller, CRDService, ListQuery
-from wegent.resources.decode import decode, parse_json
+from wegent.resources.decode import decode
 from wegent.resources.envelope import input_type
 from wegent.resources.manifests import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
+from wegent.resources.patching import ACCEPTED as PATCH_TYPES
+from wegent.resources.patching import patch_of
 from wegent.resources.registry import KINDS, KindInfo
 from wegent.resources.tasks import StatusUpdate, TaskService
 
 if TYPE_CHECKING:
     from wegent.container import Services
-
-MERGE_PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
 
 
 @dataclass(frozen=True)
@@ -235,11 +235,10 @@ async def _replace(call: Call) -> Answer:
 
 
 async def _patch(call: Call) -> Answer:
-    check_media_type(call.content_type, MERGE_PATCH_TYPES)
     patched, warnings = await call.service.patch(
         call.caller,
         call.name,
-        parse_json(call.body),
+        patch_of(call.content_type, call.body),
         field_validation=call.params["fieldValidation"],
         dry_run=call.dry_run,
     )
@@ -309,7 +308,7 @@ _READ: Policy = "read"
 _WRITE: Policy = "write"
 _RESOURCE = Body(JSON_MEDIA_TYPES, lambda info: f"{info.kind}Input" if info else "")
 _CREATE = Body(JSON_MEDIA_TYPES, lambda info: f"{info.kind}Create" if info else "")
-_MERGE_PATCH = Body(MERGE_PATCH_TYPES, lambda info: "JsonValue")
+_PATCH = Body(frozenset(PATCH_TYPES), lambda info: "JsonValue")
 _STATUS = Body(JSON_MEDIA_TYPES, lambda info: "StatusUpdate")
 _MANIFESTS = Body(JSON_MEDIA_TYPES | YAML_MEDIA_TYPES, lambda info: "Manifests")
 _WRITES = (p.DRY_RUN, p.FIELD_VALIDATION)
@@ -364,9 +363,9 @@ OPERATIONS: tuple[Operation, ...] = (
         _WRITES,
         _patch,
         200,
-        "Merge-patch a {kind} (RFC 7386)",
+        "Patch a {kind}: JSON merge patch (RFC 7386) or JSON patch (RFC 6902)",
         (*_BODY_ERRORS, 404, 409),
-        body=_MERGE_PATCH,
+        body=_PATCH,
     ),
     Operation(
         "delete",

@@ -34,7 +34,8 @@ from wegent.names import RESOURCE_VERSION_PATTERN
 from wegent.paging import Pager
 from wegent.resources.decode import decode
 from wegent.resources.envelope import ResourceInput, input_type
-from wegent.resources.merge_patch import merge_patch
+from wegent.resources.field_selectors import parse_field_selector
+from wegent.resources.patching import Patch
 from wegent.resources.references import Reference, References, ref_key, references_of
 from wegent.resources.secrets import SecretBox, open_spec, seal_spec
 from wegent.resources.selectors import parse_selector
@@ -83,6 +84,7 @@ class ListQuery(NamedTuple):
     all_namespaces: bool = False
     #: (column, value) equality filters: the kind's own list filters that were given.
     filters: tuple[tuple[str, str], ...] = ()
+    field_selector: str | None = None
 
 
 @asynccontextmanager
@@ -138,6 +140,7 @@ class CRDService(Generic[SpecT]):
         await self._check_reveal(caller, reveal)
         reveal = reveal and self.info.secrets is not None  # nothing to reveal otherwise
         selector = parse_selector(query.label_selector or "")
+        fields = parse_field_selector(query.field_selector or "")
         namespaces = await self._list_namespaces(caller, query.all_namespaces)
         scope = "|".join(
             [
@@ -146,6 +149,7 @@ class CRDService(Generic[SpecT]):
                 selector.canonical,
                 str(query.deleted),
                 *(f"{column}={value}" for column, value in query.filters),
+                *([f"fields:{fields.canonical}"] if fields.terms else []),
             ]
         )
         after = self._pager.decode(query.continue_token, scope) if query.continue_token else None
@@ -156,7 +160,7 @@ class CRDService(Generic[SpecT]):
             deleted=query.deleted,
             after=after,
             selector=selector,
-            filters=list(query.filters),
+            filters=[(column, "=", value) for column, value in query.filters] + list(fields.terms),
             limit=query.limit + 1,
             budget=self.deps.list_budget,
             revealed=reveal,
@@ -344,63 +348,60 @@ class CRDService(Generic[SpecT]):
         return row
 
     async def patch(
-        self, caller: Caller, name: str, patch: object, *, field_validation: str, dry_run: bool
+        self, caller: Caller, name: str, patch: Patch, *, field_validation: str, dry_run: bool
     ) -> tuple[bytes, list[str]]:
-        """RFC 7386 merge patch over the stored object, then the same checks as replace.
+        """A patch (``wegent.resources.patching``) over the stored object, then the same checks
+        as replace.
 
-        With a resourceVersion in the patch, the write is conditional on it (409 when stale).
-        Without one, the patch is applied to the current object, whatever was written before
-        it (as Kubernetes' GuaranteedUpdate does): the version read is the precondition of the
-        write, and a concurrent write makes us read and merge again; the last attempt reads
-        under a row lock, so it cannot lose to another writer and the patch is never dropped.
+        When the patched object carries a resourceVersion, the write is conditional on it (409
+        when stale). Without one, the patch is applied to the current object, whatever was
+        written before it (as Kubernetes' GuaranteedUpdate does): the version read is the
+        precondition of the write, and a concurrent write makes us read and patch again; the
+        last attempt reads under a row lock, so it cannot lose to another writer and the patch
+        is never dropped.
         """
-        given = _patched_version(patch)
-        attempts = 1 if given else OPTIMISTIC_PATCHES + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                async with self._exclusive(caller, name):
-                    return await self._patch_once(
-                        caller,
-                        name,
-                        patch,
-                        given,
-                        field_validation,
-                        dry_run,
-                        lock=attempt == attempts,
-                    )
-            except Conflict as conflict:
-                if given or isinstance(conflict, ExclusiveTaken):
-                    raise
+        for attempt in range(1, OPTIMISTIC_PATCHES + 2):
+            async with self._exclusive(caller, name):
+                done = await self._patch_once(
+                    caller,
+                    name,
+                    patch,
+                    field_validation,
+                    dry_run,
+                    lock=attempt > OPTIMISTIC_PATCHES,
+                )
+            if done is not None:
+                return done
         raise AssertionError("unreachable: a patch under the row lock cannot conflict")
 
     async def _patch_once(
         self,
         caller: Caller,
         name: str,
-        patch: object,
-        given: str | None,
+        patch: Patch,
         field_validation: str,
         dry_run: bool,
         *,
         lock: bool,
-    ) -> tuple[bytes, list[str]]:
-        read = self.sql.get_for_update if lock and not given else self.sql.get
-        async with (
-            self._connection(None) as conn,
-            unit(conn, needed=read != self.sql.get, dry_run=False),
-        ):
+    ) -> tuple[bytes, list[str]] | None:
+        """One read-patch-write; None when a concurrent write won the race (try again)."""
+        read = self.sql.get_for_update if lock else self.sql.get
+        async with self._connection(None) as conn, unit(conn, needed=lock, dry_run=False):
             current = await conn.fetchrow(read, self.kind, caller.namespace, name)
             if current is None:
                 raise self._not_found(name, caller.namespace)
             stored = msgspec.json.decode(current["body"])
-            merged = merge_patch(manifest_of(stored), patch)
-            decoded = decode(merged, self._input, field_validation=field_validation)
+            patched = patch(manifest_of(stored))
+            given = _version_in(patched)
+            decoded = decode(patched, self._input, field_validation=field_validation)
             self._check_envelope(caller, decoded.value, path_name=name)
             version = int(stored["metadata"]["resourceVersion"])
             precondition = self._precondition(name, given) if given else version
             replaced = await self._replace(
                 conn, caller, name, decoded.value, precondition, dry_run=dry_run
             )
+        if replaced is not None and replaced["outcome"] == "conflict" and not given:
+            return None
         return self._replaced(caller, name, replaced)["body"], decoded.warnings
 
     async def delete(
@@ -640,14 +641,14 @@ def manifest_of(answered: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _patched_version(patch: object) -> str | None:
-    """The resourceVersion a merge patch carries as its precondition, if any."""
-    if isinstance(patch, dict):
-        metadata = patch.get("metadata")
+def _version_in(patched: object) -> str | None:
+    """The resourceVersion a patched object carries (the patch put it there): a precondition."""
+    if isinstance(patched, dict):
+        metadata = patched.get("metadata")
         if isinstance(metadata, dict):
             version = metadata.get("resourceVersion")
             if isinstance(version, str):
-                return version
+                return version or None
             if version is not None:
                 raise BadRequest("metadata.resourceVersion must be a string")
     return None

@@ -120,12 +120,13 @@ def list_statement(
     deleted: bool,
     after: tuple[str, str] | None,
     selector: Selector,
-    filters: list[tuple[str, str]],
+    filters: list[tuple[str, str, str]],
     limit: int,
     budget: int,
     revealed: bool = False,
 ) -> tuple[str, list[Any]]:
     """One page in (name, uid) order, keyset after ``after``; None namespaces means all.
+    ``filters`` are (column, ``=`` or ``<>``, value): a kind's list filters, field selectors.
 
     One namespace is matched with ``=`` so the (kind, namespace, name) index returns rows in
     name order and the page costs what it reads, whatever the table's size (API.md §7).
@@ -141,9 +142,9 @@ def list_statement(
     elif namespaces is not None:
         params.append(namespaces)
         where.append(f"namespace = ANY(${len(params)}::text[])")
-    for column, value in filters:
+    for column, op, value in filters:
         params.append(value)
-        where.append(f"{column} = ${len(params)}")
+        where.append(f"{column} {op} ${len(params)}")
     if after is not None:
         params += list(after)
         n, u = len(params) - 1, len(params)
