@@ -1,25 +1,58 @@
-"""The ceiling: the least a server can do to answer the benchmarked requests.
+"""The ceilings: the least a server can do to answer the benchmarked requests.
 
 A bare ASGI callable (no framework, no auth, no error mapping) served by uvicorn with the
-service's settings, over asyncpg connections with prepared statements. For each operation it
-runs the SAME SQL statements the service runs (copied from ``wegent/resources/store.py``,
-``service.py`` and ``references.py``: same tables, columns, ``to_char`` formatting, locks and
-transactions) and answers the same JSON, encoded with msgspec with the JSONB text embedded as
-``msgspec.Raw`` as ``store.py`` does; a GET or a list answers byte for byte what the service
-answers (``run.py`` checks this before measuring).
+service's settings, over a LIFO pool of asyncpg connections with prepared statements. It runs
+in one of two modes (environment ``CEILING_MODE``); ``run.py`` starts one server of each.
 
-Routes are the service's path family B, so the same wrk scripts hit both:
+``sql`` (the default): **the same SQL**. For each operation it runs the statements the service
+runs, copied verbatim from ``wegent/resources/store.py`` (``Statements.for_table("kinds")`` and
+``list_statement`` for one namespace without selector or continue token, with the same limit
+and byte budget, ``WEGENT_LIST_BUDGET_BYTES``) and ``references.py``: same tables, columns,
+locks and transactions. Every row carries ``body``, the object as the API answers it, generated
+by PostgreSQL (``wegent_render``); reads send it as is and a list joins the bodies into the
+``{Kind}List`` envelope with the signed continue token, as ``crd.py`` and ``store.wire_list``
+do; writes answer the ``body`` their statement returns; a merge patch reads ``body``, merges
+(RFC 7386) into the manifest a client would have sent and replaces with the version read as
+precondition, the last attempt under the row lock. ``run.py`` compares this SQL with the
+service's statement by statement before measuring.
+
+``stored`` (GET one and list only): **the stored bytes**, the fastest way any server could give
+the same answer, whatever our schema. Its own minimal table, ``ceiling_objects`` (kind,
+namespace, name, uid, resource_version, body; a btree on (kind, namespace, name, uid), name in
+byte order as in ``kinds``), holds every live object's answer: ``run.py`` creates it
+(``STORED_SCHEMA``) and fills it from the bytes the service answers (``STORED_COPY``: the
+``body`` the service sends as is), so the bytes are identical by construction, and checks it.
+A GET is one prepared statement, its value sent as is; a list is one prepared statement
+(``body`` and ``resource_version`` of limit + 1 rows in (name, uid) order) whose bodies are
+joined into the same envelope, with the same list resourceVersion (the highest of the page) and
+the same signed continue token (name and uid read from the page's last body). No byte budget:
+for these pages it never binds, so it changes no answer, and what it costs us (a window
+function over the page) is a cost of our design that the ratio must show. Writes are not
+served (405).
+
+Why ``bytea`` and not ``text`` for the stored bytes: measured in-process (asyncpg, uvloop, one
+connection, this process's plus the backend's CPU per request, 150 Ghosts), a GET costs the
+same either way (40 vs 41 µs), and a list page of 100 (body, name, uid as text, version) costs
+177-179 µs with ``bytea`` against 184-198 µs with ``text``: PostgreSQL sends ``bytea`` in
+binary as it is stored, while ``text`` goes through the client-encoding path, asyncpg decodes
+it into ``str`` (a UTF-8 pass) and the answer has to be encoded back to bytes. Per row, the
+``uid`` as ``uuid`` rather than text saved ~30 µs a page, and returning only ``body`` and
+``resource_version`` (the token's name and uid read from the last body) another 12-16 µs;
+joining in PostgreSQL (``string_agg``) was no faster once the page's end and version had to be
+computed there too.
+
+Routes are the service's path family B, so the same wrk scripts hit all three servers:
 ``/api/v1/namespaces/{ns}/{ghosts|bots|models|shells}[/{name}]`` with GET, POST, PUT, PATCH
 and DELETE, plus ``/healthz``.
 
-What it does not do, by design: authenticate or authorize (no JWT, no role lookup), validate
+What neither mode does, by design: authenticate or authorize (no JWT, no role lookup), validate
 labels and annotations key by key, check ``apiVersion``/``kind``/namespace agreement, dry runs,
-``fieldValidation`` warnings, label selectors, continue tokens on input, secrets. It keeps what
-costs the database or the wire: body decoding into typed Structs, reference resolution with one
-locking query in a transaction, the write, the answer.
+``fieldValidation`` warnings, label selectors, continue tokens on input, secrets. The ``sql``
+mode keeps what costs the database or the wire: body decoding into typed Structs, reference
+resolution with one locking query in a transaction, the write, the answer.
 
 Run: ``uvicorn ceiling:app --app-dir benchmarks`` with ``WEGENT_DATABASE_URL`` (and
-``WEGENT_SECRET_KEY`` to sign continue tokens exactly as the service does).
+``WEGENT_SECRET_KEY`` to sign continue tokens exactly as the service does; ``CEILING_MODE``).
 """
 
 from __future__ import annotations
@@ -30,7 +63,7 @@ import hashlib
 import hmac
 import os
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -48,60 +81,51 @@ PUBLIC = "public"
 
 # -- SQL: verbatim from wegent/resources/store.py (table "kinds") -----------------------------
 
-_TS = "to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-COLUMNS = ", ".join(
-    [
-        "id",
-        "uid::text AS uid",
-        "kind",
-        "namespace",
-        "name",
-        "display_name",
-        "labels::text AS labels",
-        "annotations::text AS annotations",
-        "spec::text AS spec",
-        "status::text AS status",
-        "resource_version",
-        "generation",
-        "created_by",
-        "updated_by",
-        _TS.format(col="created_at") + " AS created",
-        _TS.format(col="updated_at") + " AS updated",
-        _TS.format(col="deleted_at") + " AS deleted",
-    ]
-)
 LIVE = "kind = $1 AND namespace = $2 AND name = $3 AND deleted_at IS NULL"
 TABLE = "kinds"
-RETURNING = f"RETURNING {COLUMNS}"
 
-SQL_GET = f"SELECT {COLUMNS} FROM {TABLE} WHERE {LIVE}"
+
+def list_budget(env: Mapping[str, str]) -> int:
+    """Bytes of items per list page: the service's setting (WEGENT_LIST_BUDGET_BYTES)."""
+    return int(env.get("WEGENT_LIST_BUDGET_BYTES") or 8 * 1024 * 1024)
+
+
+SQL_GET = f"SELECT body FROM {TABLE} WHERE {LIVE}"
+SQL_GET_FOR_UPDATE = f"SELECT body FROM {TABLE} WHERE {LIVE} FOR UPDATE"
 # store.py list_statement for one namespace, no selector, no continue token:
+# $1 kind, $2 namespace, $3 limit + 1, $4 the byte budget
 SQL_LIST = (
-    f"SELECT {COLUMNS} FROM {TABLE} WHERE kind = $1 AND deleted_at IS NULL "
-    "AND namespace = $2 ORDER BY name, uid LIMIT $3"
+    "SELECT CASE WHEN upto <= $4 OR n = 1 THEN body END AS body, name, "
+    "uid::text AS uid, resource_version FROM ("
+    "SELECT *, sum(octet_length(body)) OVER w AS upto, row_number() OVER w AS n "
+    f"FROM (SELECT body, name, uid, resource_version FROM {TABLE} "
+    "WHERE kind = $1 AND deleted_at IS NULL AND namespace = $2 ORDER BY name, uid LIMIT $3) "
+    "page WINDOW w AS (ROWS UNBOUNDED PRECEDING)) sized "
+    "WHERE upto - octet_length(body) <= $4 OR n <= 2"
 )
 SQL_INSERT = (
     f"INSERT INTO {TABLE} (uid, kind, namespace, name, display_name, labels, "
-    "annotations, spec, status, refs, resource_version, generation, created_by, "
-    "updated_by, created_at, updated_at) VALUES (gen_random_uuid(), $1, $2, $3, $4, "
-    "$5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, "
-    "nextval('resource_version_seq'), 1, $10, $10, now(), now()) "
-    f"ON CONFLICT DO NOTHING {RETURNING}"
+    "annotations, spec, shown_spec, status, refs, resource_version, generation, "
+    "created_by, updated_by, created_at, updated_at) VALUES (gen_random_uuid(), $1, "
+    "$2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, "
+    "nextval('resource_version_seq'), 1, $11, $11, now(), now()) "
+    "ON CONFLICT DO NOTHING RETURNING body"
 )
 SQL_REPLACE = (
-    f"WITH cur AS (SELECT id, (display_name IS NOT DISTINCT FROM $4 AND "
-    "labels = $5::jsonb AND annotations = $6::jsonb AND spec = $7::jsonb) AS same, "
-    f"spec = $7::jsonb AS same_spec, resource_version FROM {TABLE} WHERE {LIVE} "
-    f"FOR UPDATE), upd AS (UPDATE {TABLE} t SET display_name = $4, "
+    "WITH cur AS (SELECT id, body, resource_version, (display_name IS NOT DISTINCT "
+    "FROM $4 AND labels = $5::jsonb AND annotations = $6::jsonb AND spec = $7::jsonb) "
+    f"AS same, spec = $7::jsonb AS same_spec FROM {TABLE} WHERE {LIVE} FOR UPDATE), "
+    f"upd AS (UPDATE {TABLE} t SET display_name = $4, "
     "labels = $5::jsonb, annotations = $6::jsonb, spec = $7::jsonb, "
-    "refs = $8::jsonb, resource_version = nextval('resource_version_seq'), "
+    "shown_spec = $8::jsonb, refs = $9::jsonb, "
+    "resource_version = nextval('resource_version_seq'), "
     "generation = t.generation + CASE WHEN cur.same_spec THEN 0 ELSE 1 END, "
-    "updated_by = $9, updated_at = now() FROM cur WHERE t.id = cur.id "
-    "AND NOT cur.same AND ($10::bigint IS NULL OR cur.resource_version = $10) "
-    f"RETURNING t.*) SELECT 'updated' AS outcome, {COLUMNS} FROM upd UNION ALL "
-    "SELECT CASE WHEN $10::bigint IS NOT NULL AND resource_version <> $10 "
-    f"THEN 'conflict' ELSE 'unchanged' END, {COLUMNS} FROM {TABLE} "
-    "WHERE id = (SELECT id FROM cur) AND NOT EXISTS (SELECT 1 FROM upd)"
+    "updated_by = $10, updated_at = now() FROM cur WHERE t.id = cur.id "
+    "AND NOT cur.same AND ($11::bigint IS NULL OR cur.resource_version = $11) "
+    "RETURNING t.body) SELECT 'updated' AS outcome, body FROM upd UNION ALL "
+    "SELECT CASE WHEN $11::bigint IS NOT NULL AND resource_version <> $11 "
+    "THEN 'conflict' ELSE 'unchanged' END, body FROM cur "
+    "WHERE NOT EXISTS (SELECT 1 FROM upd)"
 )
 SQL_LOCK_LIVE = f"SELECT id FROM {TABLE} WHERE {LIVE} FOR UPDATE"
 SQL_SOFT_DELETE = (
@@ -122,68 +146,55 @@ SQL_FIND = (
 )
 AVAILABLE = '{"state":"Available","message":null}'
 
-# -- wire JSON: the Structs of wegent/resources/store.py ---------------------------------------
+# -- the stored-bytes ceiling's table (CEILING_MODE=stored) ----------------------------------
+
+STORED_TABLE = "ceiling_objects"
+#: created by run.py before the servers start (one statement each)
+STORED_SCHEMA = [
+    f"DROP TABLE IF EXISTS {STORED_TABLE}",
+    f"CREATE TABLE {STORED_TABLE} (kind text NOT NULL, namespace text NOT NULL, "
+    'name text COLLATE "C" NOT NULL, uid uuid NOT NULL, resource_version bigint NOT NULL, '
+    "body bytea NOT NULL)",
+    f"CREATE INDEX {STORED_TABLE}_key ON {STORED_TABLE} (kind, namespace, name, uid)",
+]
+#: every live object's answer, copied from the bytes the service sends as is (then VACUUM
+#: ANALYZE, outside a transaction)
+STORED_COPY = [
+    f"TRUNCATE {STORED_TABLE}",
+    f"INSERT INTO {STORED_TABLE} (kind, namespace, name, uid, resource_version, body) "
+    "SELECT kind, namespace, name, uid, resource_version, body FROM kinds "
+    "WHERE deleted_at IS NULL",
+]
+STORED_GET = f"SELECT body FROM {STORED_TABLE} WHERE kind = $1 AND namespace = $2 AND name = $3"
+STORED_LIST = (
+    f"SELECT body, resource_version FROM {STORED_TABLE} WHERE kind = $1 AND namespace = $2 "
+    "ORDER BY name, uid LIMIT $3"
+)
+
+# -- wire JSON: store.wire_list ----------------------------------------------------------------
 
 
-class _Meta(msgspec.Struct, gc=False):
-    name: str
-    namespace: str
-    displayName: str | None
-    labels: msgspec.Raw
-    annotations: msgspec.Raw
-    uid: str
-    resourceVersion: str
-    generation: int
-    creationTimestamp: str
-    updateTimestamp: str
-    deletionTimestamp: str | None
-    createdBy: str
-    updatedBy: str
-
-
-class WireObject(msgspec.Struct, gc=False):
-    apiVersion: str
-    kind: str
-    metadata: _Meta
-    spec: msgspec.Raw
-    status: msgspec.Raw
-
-
-class _ListMeta(msgspec.Struct, omit_defaults=True, gc=False):
-    resourceVersion: str
-    continue_: str | None = msgspec.field(default=None, name="continue")
-
-
-class WireList(msgspec.Struct, gc=False):
-    apiVersion: str
-    kind: str
-    metadata: _ListMeta
-    items: list[WireObject]
-
-
-def wire_object(row: asyncpg.Record, o: int = 0) -> WireObject:
-    """A row (columns from ``o`` on, in COLUMNS order) as the service answers it."""
-    return WireObject(
-        API_VERSION,
-        row[o + 2],
-        _Meta(
-            row[o + 4],
-            row[o + 3],
-            row[o + 5],
-            msgspec.Raw(row[o + 6].encode()),
-            msgspec.Raw(row[o + 7].encode()),
-            row[o + 1],
-            str(row[o + 10]),
-            row[o + 11],
-            row[o + 14],
-            row[o + 15],
-            row[o + 16],
-            row[o + 12],
-            row[o + 13],
-        ),
-        msgspec.Raw(row[o + 8].encode()),
-        msgspec.Raw(row[o + 9].encode()),
+def wire_list(kind: str, items: list[bytes], continue_: str | None, version: int = 0) -> bytes:
+    """``{Kind}List`` from answered objects (store.py's, verbatim)."""
+    token = f',"continue":"{continue_}"' if continue_ else ""
+    head = (
+        f'{{"apiVersion":"{API_VERSION}","kind":"{kind}List",'
+        f'"metadata":{{"resourceVersion":"{version}"{token}}},"items":['
     )
+    return b"".join((head.encode(), b",".join(items), b"]}"))
+
+
+class _Named(msgspec.Struct):
+    name: str
+    uid: str
+
+
+class _Answered(msgspec.Struct):
+    metadata: _Named
+
+
+#: (name, uid) of an answered object: where a page's continue token points
+_decode_key = msgspec.json.Decoder(_Answered).decode
 
 
 # -- request bodies: typed like the service's input Structs (same msgspec constraints) ---------
@@ -328,14 +339,19 @@ class Pager:
 
 # -- connections ---------------------------------------------------------------------------
 
+SQL = "sql"
+STORED = "stored"
+MODES = (SQL, STORED)
+
 
 class Conn:
-    """One connection and its prepared statements."""
+    """One connection and its prepared statements (a mode's only)."""
 
     __slots__ = (
         "conn",
         "find",
         "get",
+        "get_for_update",
         "insert",
         "list",
         "lock_live",
@@ -347,10 +363,15 @@ class Conn:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def prepare(self) -> None:
+    async def prepare(self, mode: str) -> None:
         c = self.conn
-        self.get: PreparedStatement = await c.prepare(SQL_GET)
-        self.list: PreparedStatement = await c.prepare(SQL_LIST)
+        if mode == STORED:
+            self.get: PreparedStatement = await c.prepare(STORED_GET)
+            self.list: PreparedStatement = await c.prepare(STORED_LIST)
+            return
+        self.get = await c.prepare(SQL_GET)
+        self.get_for_update: PreparedStatement = await c.prepare(SQL_GET_FOR_UPDATE)
+        self.list = await c.prepare(SQL_LIST)
         self.insert: PreparedStatement = await c.prepare(SQL_INSERT)
         self.replace: PreparedStatement = await c.prepare(SQL_REPLACE)
         self.lock_live: PreparedStatement = await c.prepare(SQL_LOCK_LIVE)
@@ -367,15 +388,19 @@ class Pool:
         self._waiters: deque[asyncio.Future[Conn]] = deque()
         self._all: list[Conn] = []
 
-    async def open(self, dsn: str, size: int) -> None:
+    async def open(self, dsn: str, size: int, mode: str) -> None:
         # the service's session settings: its statement timeout arms a timer per statement
         timeout = os.environ.get("WEGENT_STATEMENT_TIMEOUT_MS", "10000")
-        settings = {"application_name": "wegent-ceiling", "statement_timeout": timeout}
+        settings = {"application_name": f"wegent-ceiling-{mode}", "statement_timeout": timeout}
         for _ in range(size):
             raw = await asyncpg.connect(dsn, server_settings=settings)
             conn = Conn(raw)
-            await conn.prepare()
             self._all.append(conn)
+            await conn.prepare(mode)
+            # asyncpg's prepare leaves the backend in an implicit transaction (Parse, Describe,
+            # no Sync), holding its table locks until the next statement: a TRUNCATE of the
+            # stored-bytes table would wait for every connection not yet used. End it.
+            await raw.execute("SELECT 1")
             self._free.append(conn)
 
     async def close(self) -> None:
@@ -405,8 +430,6 @@ class Pool:
 
 # -- the application -------------------------------------------------------------------------
 
-JSON_HEADERS = [(b"content-type", b"application/json")]
-
 
 class HTTPError(Exception):
     def __init__(self, status: int, reason: str, message: str) -> None:
@@ -425,16 +448,27 @@ class HTTPError(Exception):
         )
 
 
+#: merge patches without a resourceVersion: optimistic attempts before one under the row lock
+OPTIMISTIC_PATCHES = 2
+
+
 class Ceiling:
-    def __init__(self) -> None:
+    def __init__(self, mode: str | None = None) -> None:
+        self.mode = mode or os.environ.get("CEILING_MODE", SQL)
+        if self.mode not in MODES:
+            raise ValueError(f"CEILING_MODE must be one of {', '.join(MODES)}, not {self.mode!r}")
         self.pool = Pool()
         self.pager: Pager | None = None
         self.user = os.environ.get("CEILING_USER", "bench")
+        self.budget = list_budget(os.environ)
+        stored = self.mode == STORED
+        self.get = self.get_stored if stored else self.get_sql
+        self.list_objects = self.list_stored if stored else self.list_sql
 
     async def startup(self) -> None:
         dsn = os.environ["WEGENT_DATABASE_URL"]
         size = int(os.environ.get("WEGENT_POOL_MAX_SIZE", "10"))
-        await self.pool.open(dsn, size)
+        await self.pool.open(dsn, size, self.mode)
         self.pager = Pager(os.environ.get("WEGENT_SECRET_KEY", "ceiling-secret"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -485,20 +519,21 @@ class Ceiling:
                 raise HTTPError(404, "NotFound", "unknown path")
             ns = parts[4]
             method = scope["method"]
+            writes = self.mode == SQL
             if len(parts) == 6:
                 if method == "GET":
                     return 200, await self.list_objects(kind, ns, scope["query_string"])
-                if method == "POST":
+                if method == "POST" and writes:
                     return 201, await self.create(kind, ns, await _body(receive))
             else:
                 name = parts[6]
                 if method == "GET":
                     return 200, await self.get(kind, ns, name)
-                if method == "PUT":
+                if method == "PUT" and writes:
                     return 200, await self.replace(kind, ns, name, await _body(receive))
-                if method == "PATCH":
+                if method == "PATCH" and writes:
                     return 200, await self.patch(kind, ns, name, await _body(receive))
-                if method == "DELETE":
+                if method == "DELETE" and writes:
                     await self.delete(kind, ns, name)
                     return 204, None
             raise HTTPError(405, "MethodNotAllowed", "method not allowed")
@@ -506,9 +541,38 @@ class Ceiling:
             return 200, b'{"status":"ok"}'
         raise HTTPError(404, "NotFound", "unknown path")
 
-    # -- operations --------------------------------------------------------------------------
+    # -- reads: the stored bytes -------------------------------------------------------------
 
-    async def get(self, kind: Kind, ns: str, name: str) -> bytes:
+    async def get_stored(self, kind: Kind, ns: str, name: str) -> bytes:
+        conn = await self.pool.acquire()
+        try:
+            body: bytes | None = await conn.get.fetchval(kind.kind, ns, name)
+        finally:
+            self.pool.release(conn)
+        if body is None:
+            raise _not_found(kind, ns, name)
+        return body
+
+    async def list_stored(self, kind: Kind, ns: str, query_string: bytes) -> bytes:
+        limit = _limit(query_string)
+        conn = await self.pool.acquire()
+        try:
+            rows = await conn.list.fetch(kind.kind, ns, limit + 1)
+        finally:
+            self.pool.release(conn)
+        page = rows[:limit]
+        items = [row[0] for row in page]
+        token = None
+        if len(rows) > limit:
+            assert self.pager is not None
+            last = _decode_key(items[-1]).metadata
+            token = self.pager.encode(_scope(kind, ns), last.name, last.uid)
+        version = max((row[1] for row in page), default=0)
+        return wire_list(kind.kind, items, token, version)
+
+    # -- reads: the service's SQL ------------------------------------------------------------
+
+    async def get_sql(self, kind: Kind, ns: str, name: str) -> bytes:
         conn = await self.pool.acquire()
         try:
             row = await conn.get.fetchrow(kind.kind, ns, name)
@@ -516,28 +580,33 @@ class Ceiling:
             self.pool.release(conn)
         if row is None:
             raise _not_found(kind, ns, name)
-        return _encode(wire_object(row))
+        body: bytes = row[0]
+        return body
 
-    async def list_objects(self, kind: Kind, ns: str, query_string: bytes) -> bytes:
-        limit = 500
-        if query_string:
-            for key, value in parse_qsl(query_string.decode("latin-1")):
-                if key == "limit":
-                    limit = int(value)
+    async def list_sql(self, kind: Kind, ns: str, query_string: bytes) -> bytes:
+        """crd.py list_objects: a page stops at the limit or at the byte budget."""
+        limit = _limit(query_string)
         conn = await self.pool.acquire()
         try:
-            rows = await conn.list.fetch(kind.kind, ns, limit + 1)
+            rows = await conn.list.fetch(kind.kind, ns, limit + 1, self.budget)
         finally:
             self.pool.release(conn)
+        items: list[bytes] = []
+        version = 0
+        for row in rows[:limit]:
+            body = row[0]
+            if body is None:  # the page's byte budget ends before this row
+                break
+            items.append(body)
+            version = max(version, row[3])
         token = None
-        if len(rows) > limit:
-            rows = rows[:limit]
+        if len(items) < len(rows):  # more rows follow the page
             assert self.pager is not None
-            token = self.pager.encode(f"{kind.kind}|{ns}||False", rows[-1][4], rows[-1][1])
-        items = [wire_object(row) for row in rows]
-        version = max((row[10] for row in rows), default=0)
-        meta = _ListMeta(str(version), token)
-        return _encode(WireList(API_VERSION, f"{kind.kind}List", meta, items))
+            last = rows[len(items) - 1]
+            token = self.pager.encode(_scope(kind, ns), last[1], last[2])
+        return wire_list(kind.kind, items, token, version)
+
+    # -- writes (the service's SQL) ----------------------------------------------------------
 
     async def create(self, kind: Kind, ns: str, body: bytes) -> bytes:
         data = _decode_body(kind, body)
@@ -562,7 +631,8 @@ class Ceiling:
             self.pool.release(conn)
         if row is None:
             raise HTTPError(409, "AlreadyExists", f'{kind.kind} "{name}" already exists')
-        return _encode(wire_object(row))
+        answer: bytes = row[0]
+        return answer
 
     async def _insert(
         self, conn: Conn, kind: Kind, ns: str, name: str, data: Any, keys: list[str]
@@ -576,6 +646,7 @@ class Ceiling:
             _encode(meta.labels).decode(),
             _encode(meta.annotations).decode(),
             _encode(data.spec).decode(),
+            None,  # shown_spec: only kinds with secrets have one
             AVAILABLE,
             _encode(keys).decode(),
             self.user,
@@ -625,14 +696,24 @@ class Ceiling:
             row = await self._replace(conn, kind, ns, name, data, _version(version))
         finally:
             self.pool.release(conn)
-        return _encode(wire_object(row, 1))
+        answer: bytes = row[1]
+        return answer
 
     async def _replace(
-        self, conn: Conn, kind: Kind, ns: str, name: str, data: Any, precondition: int | None
+        self,
+        conn: Conn,
+        kind: Kind,
+        ns: str,
+        name: str,
+        data: Any,
+        precondition: int | None,
+        *,
+        in_transaction: bool = False,
     ) -> asyncpg.Record:
         references = kind.references(data.spec)
         meta = data.metadata
-        if references:
+        own = bool(references) and not in_transaction  # a transaction of its own
+        if own:
             await conn.conn.execute("BEGIN")
         try:
             keys = await self._resolve(conn, kind, ns, name, references) if references else []
@@ -644,15 +725,16 @@ class Ceiling:
                 _encode(meta.labels).decode(),
                 _encode(meta.annotations).decode(),
                 _encode(data.spec).decode(),
+                None,  # shown_spec
                 _encode(keys).decode(),
                 self.user,
                 precondition,
             )
         except BaseException:
-            if references:
+            if own:
                 await conn.conn.execute("ROLLBACK")
             raise
-        if references:
+        if own:
             await conn.conn.execute("COMMIT")
         if row is None:
             raise _not_found(kind, ns, name)
@@ -661,45 +743,65 @@ class Ceiling:
         return row
 
     async def patch(self, kind: Kind, ns: str, name: str, body: bytes) -> bytes:
-        """Read, merge (RFC 7386), decode, replace with the version read as precondition;
-        a concurrent write makes it read and merge again (at most three times)."""
+        """crd.py: read the answered object, merge (RFC 7386) into the manifest a client would
+        have sent, decode, replace with the version read as precondition; a concurrent write
+        makes it read and merge again, the last attempt under the row lock."""
         patch = _decode_any(body)
         meta = patch.get("metadata") if isinstance(patch, dict) else None
         given = meta.get("resourceVersion") if isinstance(meta, dict) else None
+        attempts = 1 if given else OPTIMISTIC_PATCHES + 1
         conn = await self.pool.acquire()
         try:
-            for _ in range(3):
-                current = await conn.get.fetchrow(kind.kind, ns, name)
-                if current is None:
-                    raise _not_found(kind, ns, name)
-                manifest: dict[str, Any] = {
-                    "apiVersion": API_VERSION,
-                    "kind": current[2],
-                    "metadata": {
-                        "name": current[4],
-                        "namespace": current[3],
-                        "labels": _decode_any(current[6]),
-                        "annotations": _decode_any(current[7]),
-                    },
-                    "spec": _decode_any(current[8]),
-                }
-                if current[5] is not None:
-                    manifest["metadata"]["displayName"] = current[5]
+            for attempt in range(1, attempts + 1):
+                lock = attempt == attempts and not given
+                if lock:
+                    await conn.conn.execute("BEGIN")
                 try:
-                    data = msgspec.convert(merge_patch(manifest, patch), kind.input)
-                except msgspec.ValidationError as exc:
-                    raise HTTPError(422, "Invalid", str(exc)) from None
-                precondition = _version(given) if given else current[10]
-                try:
-                    row = await self._replace(conn, kind, ns, name, data, precondition)
+                    answer = await self._patch_once(conn, kind, ns, name, patch, given, lock)
                 except HTTPError as exc:
+                    if lock:
+                        await conn.conn.execute("ROLLBACK")
                     if exc.status == 409 and not given:
                         continue
                     raise
-                return _encode(wire_object(row, 1))
+                except BaseException:
+                    if lock:
+                        await conn.conn.execute("ROLLBACK")
+                    raise
+                if lock:
+                    await conn.conn.execute("COMMIT")
+                return answer
         finally:
             self.pool.release(conn)
         raise HTTPError(409, "Conflict", f'{kind.kind} "{name}" has been modified')
+
+    async def _patch_once(
+        self, conn: Conn, kind: Kind, ns: str, name: str, patch: Any, given: Any, lock: bool
+    ) -> bytes:
+        read = conn.get_for_update if lock else conn.get
+        current = await read.fetchval(kind.kind, ns, name)
+        if current is None:
+            raise _not_found(kind, ns, name)
+        stored = _decode_any(current)
+        meta = stored["metadata"]
+        manifest = {
+            "apiVersion": stored["apiVersion"],
+            "kind": stored["kind"],
+            "metadata": {
+                key: meta[key]
+                for key in ("name", "namespace", "displayName", "labels", "annotations")
+                if meta.get(key) is not None
+            },
+            "spec": stored["spec"],
+        }
+        try:
+            data = msgspec.convert(merge_patch(manifest, patch), kind.input)
+        except msgspec.ValidationError as exc:
+            raise HTTPError(422, "Invalid", str(exc)) from None
+        precondition = _version(given) if given else int(meta["resourceVersion"])
+        row = await self._replace(conn, kind, ns, name, data, precondition, in_transaction=lock)
+        answer: bytes = row[1]
+        return answer
 
     async def delete(self, kind: Kind, ns: str, name: str) -> None:
         """Soft delete in a transaction: lock, look for live referrers, mark deleted."""
@@ -731,6 +833,21 @@ async def _body(receive: Receive) -> bytes:
     return body
 
 
+def _limit(query_string: bytes) -> int:
+    limit = 500
+    if query_string:
+        for key, value in parse_qsl(query_string.decode("latin-1")):
+            if key == "limit":
+                limit = int(value)
+    return limit
+
+
+def _scope(kind: Kind, ns: str) -> str:
+    """The list scope a continue token is signed for (crd.py): kind, namespace, selector,
+    deleted, filters."""
+    return f"{kind.kind}|{ns}||False"
+
+
 def _decode_body(kind: Kind, body: bytes) -> Any:
     try:
         return kind.decoder.decode(body)
@@ -739,7 +856,7 @@ def _decode_body(kind: Kind, body: bytes) -> Any:
 
 
 def _version(version: str | None) -> int | None:
-    if version is None:
+    if not version:  # "" means unset, as in Kubernetes
         return None
     if not version.isdigit():
         raise HTTPError(422, "Invalid", "metadata.resourceVersion is invalid")

@@ -1,10 +1,11 @@
-"""App-only CPU per request: the service's ASGI app and the ceiling's, called in-process.
+"""App-only CPU per request: the service's ASGI app and the ceilings', called in-process.
 
 No HTTP server and no wrk: each request is a direct ``app(scope, receive, send)`` call from
 ``--concurrency`` tasks, and the figure is this process's CPU time (``time.process_time``) per
 request, which leaves out PostgreSQL and the load generator. It answers "did this change make
 the Python side cheaper?" in seconds and with far less noise than a wrk run — a development
-tool; the targets are judged by ``run.py`` only.
+tool; the targets are judged by ``run.py`` only. Reads (get, list) are also measured against
+the stored-bytes ceiling (``ceiling.py``, ``CEILING_MODE=stored``).
 
     python benchmarks/inproc.py [--ops get,list,create_ghost,replace] [--requests 4000]
 """
@@ -182,8 +183,14 @@ async def main(args: argparse.Namespace) -> None:
             service = create_app(load_settings())
         import ceiling
 
-        apps = {"service": service, "ceiling": ceiling.app}
-        spans = [await lifespan(a) for a in apps.values()]
+        apps = {
+            "service": service,
+            "ceiling": ceiling.Ceiling(ceiling.SQL),
+            "stored": ceiling.Ceiling(ceiling.STORED),
+        }
+        spans = [await lifespan(service)]  # migrates
+        await run.sql_execute(url, *ceiling.STORED_SCHEMA)  # before the stored ceiling starts
+        spans += [await lifespan(apps[name]) for name in ("ceiling", "stored")]
         register = json.dumps({"username": USER, "password": PASSWORD}).encode()
         status, body = await call(service, "POST", "/api/v1/auth/register", register)
         assert status == 201, body
@@ -195,19 +202,29 @@ async def main(args: argparse.Namespace) -> None:
                 service, "POST", f"{base}/ghosts", ghost(f"seed-{i:04d}", "s"), token
             )
             assert status == 201, body
+        copy = [*ceiling.STORED_COPY, f"VACUUM ANALYZE {ceiling.STORED_TABLE}"]
         for name in args.ops.split(","):
-            results = {}
+            read = name in ("get", "list")
+            if read:  # the stored answers are the service's current ones
+                await run.sql_execute(url, *copy)
+            results: dict[str, list[float]] = {}
             for _ in range(args.rounds):
                 for label, app in apps.items():
+                    if label == "stored" and not read:
+                        continue
                     op = Op(app, token, base)
                     await measure(op, name, args.requests // 4, args.concurrency)  # warm-up
                     cpu = await measure(op, name, args.requests, args.concurrency)
                     results.setdefault(label, []).append(cpu)
             ours, ceil = min(results["service"]), min(results["ceiling"])
-            print(
-                f"{name:14s} app CPU µs/req: service {ours:6.1f}  ceiling {ceil:6.1f}"
+            line = (
+                f"{name:14s} app CPU µs/req: service {ours:6.1f}  same-SQL ceiling {ceil:6.1f}"
                 f"  ratio {ceil / ours:.2f}"
             )
+            if "stored" in results:
+                stored = min(results["stored"])
+                line += f"  stored-bytes ceiling {stored:6.1f}  ratio {stored / ours:.2f}"
+            print(line)
         for task, inbox in spans:
             await inbox.put({"type": "lifespan.shutdown"})
             await asyncio.wait_for(task, 10)
