@@ -53,6 +53,17 @@ _RESOURCE_VERSION = re.compile(RESOURCE_VERSION_PATTERN)
 OPTIMISTIC_PATCHES = 2
 
 
+class _KeyMeta(msgspec.Struct):
+    name: str
+    uid: str
+
+
+class _Key(msgspec.Struct):
+    """What a continue token needs of an answered object (the rest is skipped unparsed)."""
+
+    metadata: _KeyMeta
+
+
 class ExclusiveTaken(Conflict):
     """Another live object of the namespace holds the kind's exclusive field."""
 
@@ -153,22 +164,28 @@ class CRDService(Generic[SpecT]):
             ]
         )
         after = self._pager.decode(query.continue_token, scope) if query.continue_token else None
-        sql, params = list_statement(
-            self.info.table,
-            self.kind,
-            namespaces,
-            deleted=query.deleted,
-            after=after,
-            selector=selector,
-            filters=[(column, "=", value) for column, value in query.filters] + list(fields.terms),
-            limit=query.limit + 1,
-            budget=self.deps.list_budget,
-            revealed=reveal,
-        )
-        rows = await self._db.read(sql, *params)
+        filters = [(column, "=", value) for column, value in query.filters] + list(fields.terms)
+        for quick in (True, False):  # the second only when a page holds a large object
+            sql, params = list_statement(
+                self.info.table,
+                self.kind,
+                namespaces,
+                deleted=query.deleted,
+                after=after,
+                selector=selector,
+                filters=filters,
+                limit=query.limit + 1,
+                budget=self.deps.list_budget,
+                revealed=reveal,
+                quick=quick,
+            )
+            rows = await self._db.read(sql, *params)
+            page = rows[: query.limit]
+            if not quick or all(row["body"] is not None for row in page):
+                break
         items: list[bytes] = []
         version = 0
-        for row in rows[: query.limit]:
+        for row in page:
             body = row["body"]
             if body is None:  # the page's byte budget ends before this row
                 break
@@ -176,8 +193,8 @@ class CRDService(Generic[SpecT]):
             version = max(version, row["resource_version"])
         token = None
         if len(items) < len(rows):  # more rows follow the page
-            last = rows[len(items) - 1]
-            token = self._pager.encode(scope, last["name"], last["uid"])
+            key = msgspec.json.decode(rows[len(items) - 1]["body"], type=_Key).metadata
+            token = self._pager.encode(scope, key.name, key.uid)
         return wire_list(self.kind, items, token, version)
 
     async def _check_reveal(self, caller: Caller, reveal: bool) -> None:

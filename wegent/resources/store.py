@@ -124,15 +124,21 @@ def list_statement(
     limit: int,
     budget: int,
     revealed: bool = False,
+    quick: bool = True,
 ) -> tuple[str, list[Any]]:
     """One page in (name, uid) order, keyset after ``after``; None namespaces means all.
     ``filters`` are (column, ``=`` or ``<>``, value): a kind's list filters, field selectors.
 
     One namespace is matched with ``=`` so the (kind, namespace, name) index returns rows in
     name order and the page costs what it reads, whatever the table's size (API.md §7).
-    ``limit`` rows are read at most; a running sum of their sizes stops the page at
-    ``budget`` bytes: the first row always comes whole, and after the last row that fits, one
-    more comes back without its body: it only tells that the page ends before it.
+    ``limit`` rows are read at most (the page and one more, which tells whether a next page
+    follows); their items stop at ``budget`` bytes (API.md §7). The ``quick`` statement, for
+    pages whose objects are all small, answers a body only when it is at most the budget's
+    share of one item, so the page cannot pass the budget; a body it leaves out (null) means
+    "run the other one": a running sum of sizes stops the page at ``budget`` bytes, the
+    first row always comes whole, and after the last row that fits, one more comes back
+    without its body: it only tells that the page ends before it. A window over whole rows
+    costs about as much as the rest of the statement, hence the two.
     """
     params: list[Any] = [kind]
     where = ["kind = $1", "deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"]
@@ -153,19 +159,23 @@ def list_statement(
     if selector_params:
         where.append(fragment)
         params += selector_params
-    params += [limit, budget]
+    params += [limit, budget // max(limit - 1, 1) if quick else budget]
     spec = ", spec::text AS spec" if revealed else ""
-    page = (
-        f"SELECT body, name, uid, resource_version{spec} FROM {table} "
-        f"WHERE {' AND '.join(where)} ORDER BY name, uid LIMIT ${len(params) - 1}"
-    )
-    sql = (
-        f"SELECT CASE WHEN upto <= ${len(params)} OR n = 1 THEN body END AS body, name, "
-        f"uid::text AS uid, resource_version{', spec' if revealed else ''} FROM ("
-        "SELECT *, sum(octet_length(body)) OVER w AS upto, row_number() OVER w AS n "
-        f"FROM ({page}) page WINDOW w AS (ROWS UNBOUNDED PRECEDING)) sized "
-        f"WHERE upto - octet_length(body) <= ${len(params)} OR n <= 2"
-    )
+    page = f"FROM {table} WHERE {' AND '.join(where)} ORDER BY name, uid LIMIT ${len(params) - 1}"
+    if quick:
+        sql = (
+            f"SELECT CASE WHEN octet_length(body) <= ${len(params)} THEN body END AS body, "
+            f"resource_version{spec} {page}"
+        )
+    else:
+        sql = (
+            f"SELECT CASE WHEN upto <= ${len(params)} OR n = 1 THEN body END AS body, "
+            f"resource_version{', spec' if revealed else ''} FROM ("
+            "SELECT *, sum(octet_length(body)) OVER w AS upto, row_number() OVER w AS n "
+            f"FROM (SELECT body, resource_version{spec} {page}) page "
+            "WINDOW w AS (ROWS UNBOUNDED PRECEDING)) sized "
+            f"WHERE upto - octet_length(body) <= ${len(params)} OR n <= 2"
+        )
     return sql, params
 
 
