@@ -75,6 +75,12 @@ class Gone(ApiError):
     code, reason = 410, "Gone"
 
 
+class Expired(Gone):
+    """A version older than the history this server keeps (Kubernetes' 410 ``Expired``)."""
+
+    reason = "Expired"
+
+
 class RequestEntityTooLarge(ApiError):
     code, reason = 413, "RequestEntityTooLarge"
 

@@ -16,7 +16,7 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 @dataclass
 class Api:
-    """Requests as ``account`` in ``namespace`` through family ``A`` or ``B``."""
+    """Requests as ``account`` in ``namespace`` through family ``A``, ``B`` or ``C``."""
 
     client: httpx.AsyncClient
     account: Account
@@ -26,8 +26,10 @@ class Api:
     def _url(self, plural: str, name: str | None, suffix: str) -> tuple[str, dict[str, str]]:
         if self.family == "A":
             base, params = f"/api/v1/kinds/{plural}", {"namespace": self.namespace}
-        else:
+        elif self.family == "B":
             base, params = f"/api/v1/namespaces/{self.namespace}/{plural}", {}
+        else:
+            base, params = f"/apis/agent.wecode.io/v1/namespaces/{self.namespace}/{plural}", {}
         if name is not None:
             base = f"{base}/{name}"
         return base + suffix, params
@@ -76,6 +78,19 @@ class Api:
 
     async def restore(self, plural: str, name: str, **kw: Any) -> httpx.Response:
         return await self.request("POST", plural, name, suffix="/restore", **kw)
+
+    @property
+    def product(self) -> Api:
+        """The same caller and namespace on a family with the product operations (restore,
+        cancel, batch): family C has only the Kubernetes verbs (API.md §14)."""
+        return Api(
+            self.client, self.account, self.namespace, "B" if self.family == "C" else self.family
+        )
+
+    @property
+    def deleted(self) -> int:
+        """The status of a delete: Kubernetes answers the deleted object (API.md §14)."""
+        return 200 if self.family == "C" else 204
 
     async def must_create(self, plural: str, manifest: dict[str, Any]) -> dict[str, Any]:
         response = await self.create(plural, manifest)

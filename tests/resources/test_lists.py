@@ -16,7 +16,7 @@ from tests.resources.api import Api, ghost
 pytestmark = pytest.mark.usefixtures("door")  # through both doors of the resource API
 
 
-@pytest.fixture(params=["A", "B"])
+@pytest.fixture(params=["A", "B", "C"])
 async def api(client: httpx.AsyncClient, request: pytest.FixtureRequest) -> Api:
     account = await register(client)
     return Api(client, account, account.username, str(request.param))

@@ -8,6 +8,9 @@ goes on to the framework, whose route table holds the same routes (``wegent.api.
 from __future__ import annotations
 
 from wegent.api.operations import ResourceApi, Route
+from wegent.resources.meta import API_VERSION
+
+GROUP, VERSION = API_VERSION.split("/")
 
 Match = tuple[Route, str | None, str | None]  # the route, the namespace and name in the path
 
@@ -29,12 +32,22 @@ class Dispatcher:
 
     def match(self, method: str, path: str) -> Match | None:
         parts = path.split("/")
-        if len(parts) < 5 or parts[1] != "api" or parts[2] != "v1":
+        if len(parts) < 5:
             return None
-        if parts[3] == "kinds":
-            family, namespace, rest = "A", None, parts[4:]
-        elif parts[3] == "namespaces" and len(parts) >= 6 and parts[4]:
-            family, namespace, rest = "B", parts[4], parts[5:]
+        if parts[1] == "api" and parts[2] == "v1":
+            if parts[3] == "kinds":
+                family, namespace, rest = "A", None, parts[4:]
+            elif parts[3] == "namespaces" and len(parts) >= 6 and parts[4]:
+                family, namespace, rest = "B", parts[4], parts[5:]
+            else:
+                return None
+        elif parts[1] == "apis" and parts[2] == GROUP and parts[3] == VERSION:
+            if parts[4] == "namespaces" and len(parts) >= 7 and parts[5]:
+                family, namespace, rest = "C", parts[5], parts[6:]
+            elif len(parts) == 5:
+                family, namespace, rest = "C-all", None, parts[4:]
+            else:
+                return None
         else:
             return None
         if len(rest) == 1:

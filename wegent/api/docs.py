@@ -14,6 +14,7 @@ _DESCRIPTIONS = {
     403: "Not allowed for this caller",
     404: "Not found",
     409: "Conflict with the current state",
+    410: "Expired: the resourceVersion asked for is history this server does not keep",
     408: "The request body did not arrive in time",
     413: "Request body too large",
     415: "Unsupported content type",

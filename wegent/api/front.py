@@ -26,6 +26,7 @@ from wegent.api.answers import error_answer, send_answer
 from wegent.api.cors import Cors
 from wegent.api.dispatch import Dispatcher
 from wegent.api.limits import Busy, InFlight, refuse
+from wegent.api.operations import Incoming
 from wegent.api.params import parse_query
 from wegent.errors import ApiError, RequestEntityTooLarge, RequestTimeout
 from wegent.settings import Settings
@@ -48,7 +49,7 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 #: The request headers this layer and the resource API read.
 _READ_HEADERS = frozenset(
-    {b"content-length", b"transfer-encoding", b"authorization", b"content-type"}
+    {b"content-length", b"transfer-encoding", b"authorization", b"content-type", b"accept"}
 )
 
 
@@ -129,13 +130,7 @@ class Front:
             return
         route, namespace, name = match
         answer = await self.dispatcher.api.serve(
-            route,
-            scope[QUERY_KEY],
-            headers.get(b"authorization"),
-            headers.get(b"content-type"),
-            body or b"",
-            namespace,
-            name,
+            route, Incoming(scope[QUERY_KEY], headers, body or b"", namespace, name)
         )
         self.dispatcher.answered += 1
         await send_answer(send, *answer)

@@ -31,6 +31,8 @@ from wegent.api import namespaces
 from wegent.api.bodies import BODY_TYPES
 from wegent.api.docs import error_responses
 from wegent.api.operations import Route, build_routes
+from wegent.k8s import protobuf
+from wegent.k8s.bodies import DeleteOptions
 from wegent.names import NAME_PATTERN, NAMESPACE_PATTERN
 from wegent.resources.batch import BatchResult
 from wegent.resources.decode import NO_NUL, aliases_of
@@ -38,7 +40,7 @@ from wegent.resources.envelope import input_type, list_type, output_type
 from wegent.resources.manifests import MAX_MANIFESTS, YAML_MEDIA_TYPES
 from wegent.resources.patching import JSON_PATCH
 from wegent.resources.registry import KINDS
-from wegent.resources.tasks import StatusUpdate
+from wegent.resources.tasks import StatusUpdate, TaskWithStatus
 
 REF = "#/components/schemas/{name}"
 JSON_VALUE = "JsonValue"
@@ -115,7 +117,7 @@ def resource_operation(route: Route) -> dict[str, Any]:
             media_type: {"schema": _body_schema(schema, media_type)}
             for media_type in sorted(operation.body.media_types)
         }
-        documented["requestBody"] = {"required": True, "content": content}
+        documented["requestBody"] = {"required": operation.body.required, "content": content}
     return documented
 
 
@@ -126,6 +128,8 @@ def _path_parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 def _body_schema(component: str, media_type: str) -> dict[str, Any]:
     if media_type == JSON_PATCH:
         return {"$ref": REF.format(name="JsonPatch")}
+    if media_type == protobuf.CONTENT_TYPE:
+        return {"description": f"{component} in Kubernetes protobuf", "format": "binary"}
     if component != "Manifests":
         return {"$ref": REF.format(name=component)}
     manifests = {"type": "array", "maxItems": MAX_MANIFESTS, "items": {"type": "object"}}
@@ -143,7 +147,7 @@ def _body_schema(component: str, media_type: str) -> dict[str, Any]:
 def body_schemas() -> dict[str, Any]:
     """Every request body's component, from msgspec, corrected and completed; and the answers
     of the resource API (each kind's object and list, a batch's result)."""
-    bodies: list[Any] = [*BODY_TYPES.values(), StatusUpdate]
+    bodies: list[Any] = [*BODY_TYPES.values(), StatusUpdate, TaskWithStatus, DeleteOptions]
     bodies += [input_type(info.kind) for info in KINDS]
     _, components = msgspec.json.schema_components(bodies, ref_template=REF)
     for schema in components.values():

@@ -23,19 +23,22 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import msgspec
 
 from wegent.api import params as p
+from wegent.api import tables
 from wegent.api.answers import Answer, answer, error_answer
 from wegent.api.bodies import check_media_type
 from wegent.auth.policy import Policy, policy
-from wegent.errors import BadRequest
+from wegent.errors import BadRequest, Expired, MethodNotAllowed
+from wegent.k8s.bodies import MEDIA_TYPES as DELETE_OPTIONS_TYPES
+from wegent.k8s.bodies import delete_options
 from wegent.names import is_name
-from wegent.resources.crd import Caller, CRDService, ListQuery
+from wegent.resources.crd import Caller, CRDService, ListQuery, manifest_of
 from wegent.resources.decode import decode
 from wegent.resources.envelope import input_type
 from wegent.resources.manifests import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
 from wegent.resources.patching import ACCEPTED as PATCH_TYPES
 from wegent.resources.patching import patch_of
 from wegent.resources.registry import KINDS, KindInfo
-from wegent.resources.tasks import StatusUpdate, TaskService
+from wegent.resources.tasks import StatusUpdate, TaskService, TaskWithStatus
 
 if TYPE_CHECKING:
     from wegent.container import Services
@@ -44,17 +47,28 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Family:
     """A path family (API.md §5): where a kind's objects are addressed and how the namespace is
-    given. ``{plural}`` stands for the kind; ``{namespace}`` for a namespace in the path."""
+    given. ``{plural}`` stands for the kind; ``{namespace}`` for a namespace in the path.
+    ``kubernetes``: the Kubernetes API group's family (§14), whose semantics differ where
+    Kubernetes' do (a DELETE answers the object, the Task status subresource). ``fixed``:
+    parameter values its paths imply (its cluster-wide list is across every namespace)."""
 
     name: str
     collection: str  # e.g. "/api/v1/namespaces/{namespace}/{plural}"
-    namespace_actions: str | None  # e.g. "/api/v1/namespaces/{namespace}", for batch calls
+    namespace_actions: str | None = None  # e.g. "/api/v1/namespaces/{namespace}", for batches
     params: tuple[p.Param, ...] = ()  # family A takes the namespace as a query parameter
+    kubernetes: bool = False
+    fixed: tuple[tuple[str, Any], ...] = ()
 
 
-FAMILY_A = Family("A", "/api/v1/kinds/{plural}", None, (p.NAMESPACE,))
+GROUP_VERSION = "/apis/agent.wecode.io/v1"
+FAMILY_A = Family("A", "/api/v1/kinds/{plural}", params=(p.NAMESPACE,))
 FAMILY_B = Family("B", "/api/v1/namespaces/{namespace}/{plural}", "/api/v1/namespaces/{namespace}")
-FAMILIES = (FAMILY_A, FAMILY_B)
+FAMILY_C = Family("C", f"{GROUP_VERSION}/namespaces/{{namespace}}/{{plural}}", kubernetes=True)
+FAMILY_C_ALL = Family(
+    "C-all", f"{GROUP_VERSION}/{{plural}}", kubernetes=True, fixed=(("allNamespaces", True),)
+)
+FAMILIES = (FAMILY_A, FAMILY_B, FAMILY_C)
+PRODUCT = (FAMILY_A, FAMILY_B)  # the families of the product's own verbs (restore, batch ...)
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,7 @@ class Body:
 
     media_types: frozenset[str]
     schema: Callable[[KindInfo | None], str]  # the component the body is documented as
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -103,13 +118,27 @@ class Route:
 
     @property
     def opt(self) -> dict[str, Any]:
-        """The framework route's ``opt``: the policy it is authorized by."""
+        """The policy the route is authorized by (the framework route's ``opt``). A list across
+        every namespace needs only a token: it shows what the caller may read."""
+        if dict(self.family.fixed).get("allNamespaces"):
+            return ACROSS_NAMESPACES
         return self.operation.policy
 
     @property
     def operation_id(self) -> str:
         noun = self.kind.plural if self.kind else "namespace"
         return f"{self.operation.name}-{noun}-{self.family.name}"
+
+
+class Incoming(NamedTuple):
+    """What either door hands over of a request: its parsed query, the headers the API reads
+    (lower-case names), its body, and the namespace and name its path gave (if any)."""
+
+    query: dict[str, str]
+    headers: dict[bytes, str]
+    body: bytes
+    namespace: str | None
+    name: str | None
 
 
 class Call(NamedTuple):
@@ -120,13 +149,25 @@ class Call(NamedTuple):
     caller: Caller
     name: str  # "" on a collection or a namespace
     params: dict[str, Any]
-    body: bytes
-    content_type: str | None
+    incoming: Incoming
 
     @property
     def service(self) -> CRDService[Any]:
         assert self.route.kind is not None
         return self.api.services.resources[self.route.kind.kind]
+
+    @property
+    def kind(self) -> KindInfo:
+        assert self.route.kind is not None
+        return self.route.kind
+
+    @property
+    def body(self) -> bytes:
+        return self.incoming.body
+
+    @property
+    def content_type(self) -> str | None:
+        return self.incoming.headers.get(b"content-type")
 
     @property
     def dry_run(self) -> bool:
@@ -138,55 +179,47 @@ class Call(NamedTuple):
         value, warnings = decode(self.body, type_, field_validation=self.params["fieldValidation"])
         return value, warnings
 
+    def shown(self, status: int, body: bytes, warnings: list[str] | None = None) -> Answer:
+        """An answered object, or a Table of it when the request asks for one (§14)."""
+        version = tables.wanted(self.incoming.headers.get(b"accept"))
+        if version is None:
+            return answer(status, body, warnings)
+        include = self.params["includeObject"]
+        rendered = tables.object_table(self.kind.columns, body, include, version)
+        return answer(status, rendered, warnings)
+
 
 class ResourceApi:
-    """The routes of the table for one app; :meth:`execute` serves a request on any of them."""
+    """The routes of the table for one app; :meth:`serve` answers a request on any of them."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self.routes = build_routes()
 
-    async def serve(
-        self,
-        route: Route,
-        query: dict[str, str],
-        authorization: str | None,
-        content_type: str | None,
-        body: bytes,
-        namespace: str | None,
-        name: str | None,
-    ) -> Answer:
+    async def serve(self, route: Route, incoming: Incoming) -> Answer:
         """:meth:`execute`, with every failure answered as its Status (API.md §12)."""
         try:
-            return await self.execute(
-                route, query, authorization, content_type, body, namespace, name
-            )
+            return await self.execute(route, incoming)
         except Exception as exc:
             return error_answer(exc)
 
-    async def execute(
-        self,
-        route: Route,
-        query: dict[str, str],
-        authorization: str | None,
-        content_type: str | None,
-        body: bytes,
-        namespace: str | None,
-        name: str | None,
-    ) -> Answer:
+    async def execute(self, route: Route, incoming: Incoming) -> Answer:
         """Parse the parameters, authorize, check the name, run the operation."""
-        values = route.params.read(query)
+        values = route.params.read(incoming.query)
+        values.update(route.family.fixed)
+        namespace = incoming.namespace
         principal, resolved = await self.services.guard.check(
-            route.operation.policy,
-            authorization,
+            route.opt,
+            incoming.headers.get(b"authorization"),
             namespace if namespace is not None else values.get("namespace"),
             values.get("allNamespaces", False),
         )
         assert principal is not None
+        name = incoming.name
         if name is not None and not is_name(name):
             raise BadRequest(f"invalid name {msgspec.json.encode(name[:70]).decode()}: {NAME_RULE}")
         caller = Caller(principal, resolved or "")
-        call = Call(self, route, caller, name or "", values, body, content_type)
+        call = Call(self, route, caller, name or "", values, incoming)
         return await route.operation.run(call)
 
 
@@ -199,8 +232,37 @@ NAME_RULE = (
 # -- the operations ---------------------------------------------------------------------------
 
 
+class _ListVersion(msgspec.Struct):
+    class _Meta(msgspec.Struct):
+        resourceVersion: str
+
+    metadata: _Meta
+
+
+def check_versions(values: dict[str, Any]) -> None:
+    """The API server's rules for ``resourceVersion`` on a list (API.md §14)."""
+    version, match = values["resourceVersion"], values["resourceVersionMatch"]
+    if match is not None and not version:
+        raise BadRequest("resourceVersionMatch is forbidden unless resourceVersion is provided")
+    if version and values["continue"]:
+        raise BadRequest("specifying resource version is not allowed when using continue")
+    if match == "Exact" and version == "0":
+        raise BadRequest('resourceVersionMatch "Exact" is forbidden for resourceVersion "0"')
+
+
+def exact_version(listed: bytes, version: str) -> None:
+    """An ``Exact`` list is served only at the version the collection is at now: older states
+    are history this server does not keep (410 Expired, as after a compaction)."""
+    now = msgspec.json.decode(listed, type=_ListVersion).metadata.resourceVersion
+    if version != now:
+        raise Expired(f"too old resource version: {version} ({now})")
+
+
 async def _list(call: Call) -> Answer:
     values = call.params
+    if call.incoming.query.get("watch") in p.TRUE:
+        raise MethodNotAllowed("watch is not supported on this server yet")
+    check_versions(values)
     query = ListQuery(
         limit=values["limit"],
         continue_token=values["continue"],
@@ -212,24 +274,31 @@ async def _list(call: Call) -> Answer:
             for param, column in call.route.filters
             if values[param] is not None
         ),
+        field_selector=values["fieldSelector"],
     )
-    return answer(200, await call.service.list_objects(call.caller, query, reveal=values["reveal"]))
+    listed = await call.service.list_objects(call.caller, query, reveal=values["reveal"])
+    if values["resourceVersionMatch"] == "Exact":
+        exact_version(listed, values["resourceVersion"])
+    version = tables.wanted(call.incoming.headers.get(b"accept"))
+    if version is not None:
+        shown = tables.list_table(call.kind.columns, listed, values["includeObject"], version)
+        return answer(200, shown)
+    return answer(200, listed)
 
 
 async def _get(call: Call) -> Answer:
-    return answer(200, await call.service.get(call.caller, call.name, reveal=call.params["reveal"]))
+    found = await call.service.get(call.caller, call.name, reveal=call.params["reveal"])
+    return call.shown(200, found)
 
 
 async def _create(call: Call) -> Answer:
-    assert call.route.kind is not None
-    body, warnings = call.decoded(input_type(call.route.kind.kind))
+    body, warnings = call.decoded(input_type(call.kind.kind))
     created = await call.service.create(call.caller, body, dry_run=call.dry_run)
     return answer(201, created, warnings)
 
 
 async def _replace(call: Call) -> Answer:
-    assert call.route.kind is not None
-    body, warnings = call.decoded(input_type(call.route.kind.kind))
+    body, warnings = call.decoded(input_type(call.kind.kind))
     replaced = await call.service.replace(call.caller, call.name, body, dry_run=call.dry_run)
     return answer(200, replaced, warnings)
 
@@ -252,6 +321,22 @@ async def _delete(call: Call) -> Answer:
     return Answer(204, b"", [])
 
 
+async def _delete_kubernetes(call: Call) -> Answer:
+    """§14: a ``DeleteOptions`` body may come (dry run, preconditions); the answer is the
+    object as deleted (with its ``deletionTimestamp``), never an empty 204."""
+    options = delete_options(call.content_type, call.body)
+    expected = options.preconditions
+    deleted = await call.service.delete(
+        call.caller,
+        call.name,
+        force=call.params["force"],
+        dry_run=call.dry_run or options.dry_run,
+        if_uid=expected.uid if expected else None,
+        if_version=expected.resourceVersion if expected else None,
+    )
+    return answer(200, deleted)
+
+
 async def _restore(call: Call) -> Answer:
     return answer(200, await call.service.restore(call.caller, call.name))
 
@@ -269,6 +354,47 @@ async def _move(call: Call) -> Answer:
 
 async def _cancel(call: Call) -> Answer:
     return answer(200, await _tasks(call).cancel(call.caller, call.name))
+
+
+async def _status_get(call: Call) -> Answer:
+    """§14: the status subresource answers the whole Task."""
+    return call.shown(200, await call.service.get(call.caller, call.name))
+
+
+async def _status_replace(call: Call) -> Answer:
+    """§14: the body is a whole Task; only its ``status`` is taken, as a move (§10), with its
+    ``metadata.resourceVersion`` as a precondition."""
+    task, warnings = call.decoded(TaskWithStatus)
+    return answer(200, await _move_to(call, task), warnings)
+
+
+async def _status_patch(call: Call) -> Answer:
+    """§14: a patch of the Task whose ``status`` is then taken as a move (§10)."""
+    patch = patch_of(call.content_type, call.body)  # a bad body is a 400 before any read
+    current = msgspec.json.decode(await call.service.get(call.caller, call.name))
+    patched = patch({**manifest_of(current), "status": current["status"]})
+    field_validation = call.params["fieldValidation"]
+    task, warnings = decode(patched, TaskWithStatus, field_validation=field_validation)
+    return answer(200, await _move_to(call, task), warnings)
+
+
+async def _move_to(call: Call, task: TaskWithStatus) -> bytes:
+    _same_task(call, task.metadata)
+    version = task.metadata.get("resourceVersion")
+    given = version if isinstance(version, str) else None
+    return await _tasks(call).move(
+        call.caller, call.name, task.status, if_version=given, dry_run=call.dry_run
+    )
+
+
+def _same_task(call: Call, metadata: dict[str, Any]) -> None:
+    """The Task sent to the status subresource must be the one of the URL (its kind and
+    apiVersion are checked by its type)."""
+    name = metadata.get("name")
+    if name and name != call.name:
+        raise BadRequest(
+            f'metadata.name "{name}" does not match the name in the URL ("{call.name}")'
+        )
 
 
 def _media_type(call: Call) -> str:
@@ -305,14 +431,31 @@ def _lifecycle(info: KindInfo) -> bool:
 
 
 _READ: Policy = "read"
+ACROSS_NAMESPACES = policy("authenticated")
 _WRITE: Policy = "write"
 _RESOURCE = Body(JSON_MEDIA_TYPES, lambda info: f"{info.kind}Input" if info else "")
 _CREATE = Body(JSON_MEDIA_TYPES, lambda info: f"{info.kind}Create" if info else "")
 _PATCH = Body(frozenset(PATCH_TYPES), lambda info: "JsonValue")
 _STATUS = Body(JSON_MEDIA_TYPES, lambda info: "StatusUpdate")
+_WHOLE_TASK = Body(JSON_MEDIA_TYPES, lambda info: "TaskWithStatus")
+_DELETE_OPTIONS = Body(DELETE_OPTIONS_TYPES, lambda info: "DeleteOptions", required=False)
 _MANIFESTS = Body(JSON_MEDIA_TYPES | YAML_MEDIA_TYPES, lambda info: "Manifests")
-_WRITES = (p.DRY_RUN, p.FIELD_VALIDATION)
+_WRITES = (p.DRY_RUN, p.FIELD_VALIDATION, p.FIELD_MANAGER)
 _BODY_ERRORS = (400, 401, 403, 413, 415, 422)
+_LIST = (
+    p.LIMIT,
+    p.CONTINUE,
+    p.LABEL_SELECTOR,
+    p.FIELD_SELECTOR,
+    p.DELETED,
+    p.ALL_NAMESPACES,
+    p.REVEAL,
+    p.RESOURCE_VERSION,
+    p.RESOURCE_VERSION_MATCH,
+    p.TIMEOUT_SECONDS,
+    p.INCLUDE_OBJECT,
+)
+_KUBERNETES = (FAMILY_C,)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -320,13 +463,14 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "collection",
         policy(_READ, all_namespaces=True),
-        (p.LIMIT, p.CONTINUE, p.LABEL_SELECTOR, p.DELETED, p.ALL_NAMESPACES, p.REVEAL),
+        _LIST,
         _list,
         200,
         "List {plural}",
-        (400, 401, 403),
+        (400, 401, 403, 410),
         response="{kind}List",
         filters=True,
+        families=(*FAMILIES, FAMILY_C_ALL),
     ),
     Operation(
         "create",
@@ -341,7 +485,15 @@ OPERATIONS: tuple[Operation, ...] = (
         body=_CREATE,
     ),
     Operation(
-        "get", "GET", "item", policy(_READ), (p.REVEAL,), _get, 200, "Get a {kind}", (401, 403, 404)
+        "get",
+        "GET",
+        "item",
+        policy(_READ),
+        (p.REVEAL, p.RESOURCE_VERSION, p.INCLUDE_OBJECT),
+        _get,
+        200,
+        "Get a {kind}",
+        (401, 403, 404),
     ),
     Operation(
         "replace",
@@ -378,6 +530,20 @@ OPERATIONS: tuple[Operation, ...] = (
         "Delete a {kind} (soft: it goes to the trash)",
         (401, 403, 404, 409),
         response=None,
+        families=PRODUCT,
+    ),
+    Operation(
+        "delete",
+        "DELETE",
+        "item",
+        policy(_WRITE),
+        (p.FORCE, p.DRY_RUN, p.GRACE_PERIOD, p.PROPAGATION_POLICY),
+        _delete_kubernetes,
+        200,
+        "Delete a {kind} (soft: it goes to the trash); answers the object as deleted",
+        (400, 401, 403, 404, 409, 415),
+        body=_DELETE_OPTIONS,
+        families=_KUBERNETES,
     ),
     Operation(
         "restore",
@@ -390,6 +556,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Restore the most recently deleted {kind} of this name",
         (401, 403, 404, 409, 422),
         suffix="restore",
+        families=PRODUCT,
     ),
     Operation(
         "move",
@@ -404,6 +571,7 @@ OPERATIONS: tuple[Operation, ...] = (
         suffix="status",
         body=_STATUS,
         kinds=_lifecycle,
+        families=PRODUCT,
     ),
     Operation(
         "cancel",
@@ -417,6 +585,51 @@ OPERATIONS: tuple[Operation, ...] = (
         (401, 403, 404, 409),
         suffix="cancel",
         kinds=_lifecycle,
+        families=PRODUCT,
+    ),
+    Operation(
+        "get-status",
+        "GET",
+        "item",
+        policy(_READ),
+        (p.INCLUDE_OBJECT,),
+        _status_get,
+        200,
+        "Get a task's status subresource (the whole Task)",
+        (401, 403, 404),
+        suffix="status",
+        kinds=_lifecycle,
+        families=_KUBERNETES,
+    ),
+    Operation(
+        "replace-status",
+        "PUT",
+        "item",
+        policy(_WRITE),
+        _WRITES,
+        _status_replace,
+        200,
+        "Move a task along its lifecycle: the body is the whole Task, only its status is taken",
+        (*_BODY_ERRORS, 404, 409),
+        suffix="status",
+        body=_WHOLE_TASK,
+        kinds=_lifecycle,
+        families=_KUBERNETES,
+    ),
+    Operation(
+        "patch-status",
+        "PATCH",
+        "item",
+        policy(_WRITE),
+        _WRITES,
+        _status_patch,
+        200,
+        "Move a task along its lifecycle by a patch of its status",
+        (*_BODY_ERRORS, 404, 409),
+        suffix="status",
+        body=_PATCH,
+        kinds=_lifecycle,
+        families=_KUBERNETES,
     ),
     Operation(
         "apply",

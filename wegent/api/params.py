@@ -174,3 +174,42 @@ FIELD_VALIDATION = choice(
 )
 FORCE = boolean("force", "Delete even while live objects reference it")
 ATOMIC = boolean("atomic", "Apply nothing unless every item succeeds")
+
+# The parameters of the Kubernetes API's family (API.md §14).
+FIELD_SELECTOR = text(
+    "fieldSelector",
+    "Kubernetes field selector on metadata.name and metadata.namespace (=, ==, !=; comma: AND)",
+    max_length=4096,
+)
+RESOURCE_VERSION = text(
+    "resourceVersion",
+    "Served from the latest state: unset, 0, or any version not newer than it (API.md §14)",
+    max_length=32,
+    pattern=r"^[0-9]*$(?!\n)",
+    expected="must be a resourceVersion from this server",
+)
+RESOURCE_VERSION_MATCH = choice(
+    "resourceVersionMatch",
+    ("NotOlderThan", "Exact"),
+    "How resourceVersion is compared; Exact needs the version the collection is at now",
+)
+TIMEOUT_SECONDS = integer("timeoutSeconds", 0, 2**31 - 1, None, "Accepted; a list is not held")
+INCLUDE_OBJECT = choice(
+    "includeObject",
+    ("", "None", "Metadata", "Object"),
+    "In a Table: each row's object in full, as metadata only (default) or not at all",
+    default="Metadata",
+)
+GRACE_PERIOD = integer("gracePeriodSeconds", 0, 2**31 - 1, None, "Accepted, ignored")
+PROPAGATION_POLICY = choice(
+    "propagationPolicy",
+    ("Orphan", "Background", "Foreground"),
+    "Accepted: every policy means the soft delete of API.md §6",
+)
+FIELD_MANAGER = text(
+    "fieldManager",
+    "The writer's name (accepted; this server keeps no managed fields)",
+    max_length=128,
+    pattern=r"^[\x20-\x7e]*$(?!\n)",
+    expected="must be printable ASCII",
+)

@@ -17,8 +17,8 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from wegent.api.answers import send_answer
-from wegent.api.front import QUERY_KEY, header
-from wegent.api.operations import ResourceApi, Route
+from wegent.api.front import QUERY_KEY, request_headers
+from wegent.api.operations import Incoming, ResourceApi, Route
 
 
 def framework_routes(api: ResourceApi) -> list[HTTPRouteHandler]:
@@ -28,15 +28,14 @@ def framework_routes(api: ResourceApi) -> list[HTTPRouteHandler]:
 def _handler(api: ResourceApi, route: Route) -> HTTPRouteHandler:
     async def serve(request: Request[Any, Any, Any]) -> ASGIApp:
         scope = request.scope
-        answer = await api.serve(
-            route,
+        incoming = Incoming(
             scope.get(QUERY_KEY, {}),  # type: ignore[arg-type]
-            header(scope, b"authorization"),
-            header(scope, b"content-type"),
+            request_headers(scope),
             await request.body(),
             request.path_params.get("namespace"),
             request.path_params.get("name"),
         )
+        answer = await api.serve(route, incoming)
 
         async def respond(scope: Scope, receive: Receive, send: Send) -> None:
             await send_answer(send, *answer)

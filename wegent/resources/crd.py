@@ -10,6 +10,7 @@ uniqueness and preconditions come from the database.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -51,6 +52,18 @@ _RESOURCE_VERSION = re.compile(RESOURCE_VERSION_PATTERN)
 #: Merge patches without a resourceVersion first read without a lock; after this many lost
 #: races the next attempt holds the row lock from its read to its write.
 OPTIMISTIC_PATCHES = 2
+
+
+#: Names made from ``metadata.generateName`` that are taken are made again, this many times.
+GENERATE_NAME_ATTEMPTS = 8
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' (no vowels: no words)
+
+
+def generate_name(prefix: str) -> str:
+    """``metadata.generateName`` made a name: the prefix (cut to leave room) and 5 random
+    characters, as the Kubernetes API server makes them."""
+    suffix = "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
+    return prefix[: 63 - len(suffix)] + suffix
 
 
 class _KeyMeta(msgspec.Struct):
@@ -222,8 +235,14 @@ class CRDService(Generic[SpecT]):
         conn: asyncpg.Connection | None = None,
     ) -> bytes:
         name = self._check_envelope(caller, body, path_name=None)
-        async with self._exclusive(caller, name), self._connection(conn) as db:
-            row = await self._insert(db, caller, name, body, dry_run=dry_run)
+        generated = body.metadata.name is None  # from metadata.generateName
+        for _ in range(GENERATE_NAME_ATTEMPTS if generated else 1):
+            async with self._exclusive(caller, name), self._connection(conn) as db:
+                row = await self._insert(db, caller, name, body, dry_run=dry_run)
+            if row is not None:
+                break
+            if generated:
+                name = generate_name(body.metadata.generateName or "")
         if row is None:
             raise AlreadyExists(
                 f'{self.kind} "{name}" already exists in namespace "{caller.namespace}"',
@@ -428,19 +447,43 @@ class CRDService(Generic[SpecT]):
         *,
         force: bool,
         dry_run: bool,
+        if_uid: str | None = None,
+        if_version: str | None = None,
         conn: asyncpg.Connection | None = None,
-    ) -> None:
-        """Soft delete; refused (409, listing them) while live objects reference this one."""
+    ) -> bytes:
+        """Soft delete; refused (409, listing them) while live objects reference this one, and
+        (409) when the object's uid or resourceVersion is not the one given. Answers the object
+        as deleted (with its ``deletionTimestamp``)."""
         async with self._connection(conn) as conn, unit(conn, needed=True, dry_run=dry_run):
-            target = await conn.fetchval(self.sql.lock_live, self.kind, caller.namespace, name)
+            target = await conn.fetchrow(self.sql.lock_live, self.kind, caller.namespace, name)
             if target is None:
                 raise self._not_found(name, caller.namespace)
+            self._check_preconditions(name, target, if_uid, if_version)
             if not force:
                 key = _json.encode([ref_key(self.kind, caller.namespace, name)]).decode()
                 referrers = await conn.fetch(self.sql.referrers, key)
                 if referrers:
                     raise await self._referenced(conn, caller, name, referrers)
-            await conn.execute(self.sql.soft_delete, target, caller.principal.username)
+            deleted: bytes = await conn.fetchval(
+                self.sql.soft_delete, target["id"], caller.principal.username
+            )
+        return deleted
+
+    def _check_preconditions(
+        self, name: str, target: asyncpg.Record, uid: str | None, version: str | None
+    ) -> None:
+        """Kubernetes' delete preconditions, in its words."""
+        for what, expected, actual in (
+            ("UID", uid, target["uid"]),
+            ("ResourceVersion", version, str(target["resource_version"])),
+        ):
+            if expected and expected != actual:
+                raise Conflict(
+                    f"Precondition failed: {what} in precondition: {expected}, "
+                    f"{what} in object meta: {actual}",
+                    kind=self.kind,
+                    name=name,
+                )
 
     async def restore(self, caller: Caller, name: str) -> bytes:
         """Bring back the most recently deleted object of this name, if its targets still live.
@@ -519,9 +562,19 @@ class CRDService(Generic[SpecT]):
                     f'metadata.name "{name}" does not match the name in the URL ("{path_name}")'
                 )
             return path_name
+        if name is None and body.metadata.generateName:
+            name = generate_name(body.metadata.generateName)
         if name is None:
             raise invalid(
-                self.kind, None, [Cause("FieldValueRequired", "Required value", "metadata.name")]
+                self.kind,
+                None,
+                [
+                    Cause(
+                        "FieldValueRequired",
+                        "Required value: name or generateName is required",
+                        "metadata.name",
+                    )
+                ],
             )
         if body.metadata.resourceVersion:  # "" means unset, as in Kubernetes
             raise invalid(

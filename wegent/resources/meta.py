@@ -198,11 +198,26 @@ Annotations = Annotated[
 ServerSet = Annotated[Any, msgspec.Meta(description="Server-set; accepted on input and ignored.")]
 
 
+GenerateName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$(?!\n)",
+        min_length=1,
+        max_length=253,
+        description=(
+            "On create without a name: the name is this prefix (cut to 58 characters) and 5 "
+            "random lowercase alphanumerics, made again if taken."
+        ),
+    ),
+]
+
+
 class Metadata(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """Metadata as a client sends it. Server-set fields are accepted and dropped (mass
     assignment): they decode into ``ignored_*`` attributes that ``__post_init__`` clears."""
 
     name: Name | None = None
+    generateName: GenerateName | None = None
     namespace: NamespaceName | None = None
     displayName: Annotated[str, msgspec.Meta(max_length=255)] | None = None
     labels: Labels = {}

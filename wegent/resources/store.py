@@ -74,13 +74,16 @@ class Statements:
                 "THEN 'conflict' ELSE 'unchanged' END, body FROM cur "
                 "WHERE NOT EXISTS (SELECT 1 FROM upd)"
             ),
-            lock_live=f"SELECT id FROM {table} WHERE {LIVE} FOR UPDATE",
+            lock_live=(
+                f"SELECT id, uid::text AS uid, resource_version FROM {table} WHERE {LIVE} "
+                "FOR UPDATE"
+            ),
             # Writes into a namespace hold this lock (inserts through their foreign key), and
             # deleting the namespace takes the row's exclusive lock: they cannot cross.
             lock_namespace="SELECT id FROM namespaces WHERE name = $1 FOR KEY SHARE",
             soft_delete=(
                 f"UPDATE {table} SET deleted_at = now(), deleted_by = $2, "
-                "resource_version = nextval('resource_version_seq') WHERE id = $1"
+                "resource_version = nextval('resource_version_seq') WHERE id = $1 RETURNING body"
             ),
             referrers=(
                 "(SELECT kind, namespace, name FROM kinds WHERE refs @> $1::jsonb "

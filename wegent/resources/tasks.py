@@ -9,14 +9,14 @@ while the task is PENDING or RUNNING.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import msgspec
 
 from wegent.errors import Cause, Conflict, invalid
 from wegent.resources.crd import Caller, CRDService, unit
-from wegent.resources.meta import check_depth
+from wegent.resources.meta import ServerSet, check_depth
 from wegent.resources.specs import FreeForm, TaskSpec
 from wegent.resources.status import Phase, TaskStatus
 
@@ -41,10 +41,29 @@ class StatusUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("`result`: Invalid value: nested too deeply")
 
 
+class WholeStatus(StatusUpdate, kw_only=True, forbid_unknown_fields=True):
+    """A Task's status as answered, sent back through the status subresource (API.md §14):
+    the times the server sets are accepted and ignored."""
+
+    startedAt: ServerSet = None
+    completedAt: ServerSet = None
+
+
+class TaskWithStatus(msgspec.Struct, kw_only=True):
+    """The body of ``PUT …/tasks/{name}/status`` in the Kubernetes family: a whole Task, of
+    which only ``status`` is taken (and ``metadata.resourceVersion``, a precondition)."""
+
+    apiVersion: Literal["agent.wecode.io/v1", ""] | None = None
+    kind: Literal["Task", ""] | None = None  # "" is unset, as in Kubernetes
+    metadata: dict[str, Any] = {}
+    spec: Any = None
+    status: WholeStatus
+
+
 _PENDING = msgspec.json.encode(TaskStatus()).decode()
 _LOCK = (
-    "SELECT id, status::text AS status FROM tasks WHERE kind = 'Task' AND namespace = $1 "
-    "AND name = $2 AND deleted_at IS NULL FOR UPDATE"
+    "SELECT id, status::text AS status, resource_version FROM tasks WHERE kind = 'Task' "
+    "AND namespace = $1 AND name = $2 AND deleted_at IS NULL FOR UPDATE"
 )
 _MOVE = (
     "UPDATE tasks SET status = $2::jsonb, resource_version = nextval('resource_version_seq'), "
@@ -84,12 +103,24 @@ class TaskService(CRDService[TaskSpec]):
                 ],
             )
 
-    async def move(self, caller: Caller, name: str, update: StatusUpdate) -> bytes:
-        """Apply one lifecycle move, or refuse it (409 with the current phase, 422 on progress)."""
-        async with self._db.acquire() as conn, unit(conn, needed=True, dry_run=False):
+    async def move(
+        self,
+        caller: Caller,
+        name: str,
+        update: StatusUpdate,
+        *,
+        if_version: str | None = None,
+        dry_run: bool = False,
+    ) -> bytes:
+        """Apply one lifecycle move, or refuse it (409 with the current phase, 422 on progress;
+        409 when ``if_version`` is given and stale)."""
+        precondition = self._precondition(name, if_version)
+        async with self._db.acquire() as conn, unit(conn, needed=True, dry_run=dry_run):
             row = await conn.fetchrow(_LOCK, caller.namespace, name)
             if row is None:
                 raise self._not_found(name, caller.namespace)
+            if precondition is not None and row["resource_version"] != precondition:
+                raise self._conflict(name)
             current = msgspec.json.decode(row["status"], type=TaskStatus)
             status = self._moved(name, current, update)
             moved = await conn.fetchrow(
