@@ -13,7 +13,7 @@ from litestar.di import Provide
 from litestar.openapi.spec import Components, SecurityScheme
 
 from wegent import __version__
-from wegent.api import auth, namespaces, users
+from wegent.api import auth, kubernetes, namespaces, users
 from wegent.api.bodies import add_warnings
 from wegent.api.dispatch import Dispatcher
 from wegent.api.errors import EXCEPTION_HANDLERS
@@ -46,6 +46,7 @@ ROUTES = [
     namespaces.list_members,
     namespaces.put_member,
     namespaces.delete_member,
+    *kubernetes.ROUTES,
 ]
 
 
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> WegentApp:
     app.state.settings = settings
     app.state.db = db
     app.state.services = services
+    app.state.kubernetes = kubernetes.KubernetesProtocol(lambda: app.openapi_schema.to_schema())
     app.front = Front(app.framework, Dispatcher(resource_api), settings)
     return app
 

@@ -178,12 +178,23 @@ async def test_public_is_readable_by_all_and_never_deleted(
 ) -> None:
     response = await client.get("/api/v1/namespaces/public", headers=alice.headers)
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert body == {
         "name": "public",
         "owner": None,
         "personal": False,
         "role": "view",
-        "createdAt": response.json()["createdAt"],
+        "createdAt": body["createdAt"],
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": "public",
+            "uid": body["metadata"]["uid"],
+            "resourceVersion": body["metadata"]["resourceVersion"],
+            "creationTimestamp": body["createdAt"],
+        },
+        "spec": {},
+        "status": {"phase": "Active"},
     }
     assert (
         await client.delete("/api/v1/namespaces/public", headers=alice.headers)
@@ -300,9 +311,9 @@ async def test_namespace_delete_rules(
     assert busy.status_code == 409
     assert busy.json()["message"] == f'namespace "{name}" still holds 1 live objects'
     await conn.execute("UPDATE kinds SET deleted_at = now() WHERE namespace = $1", name)
-    assert (
-        await client.delete(f"/api/v1/namespaces/{name}", headers=alice.headers)
-    ).status_code == 204
+    deleted = await client.delete(f"/api/v1/namespaces/{name}", headers=alice.headers)
+    assert deleted.status_code == 200
+    assert (deleted.json()["kind"], deleted.json()["metadata"]["name"]) == ("Namespace", name)
     assert await conn.fetchval("SELECT count(*) FROM kinds WHERE namespace = $1", name) == 0
     assert (
         await client.get(f"/api/v1/namespaces/{name}", headers=alice.headers)

@@ -82,9 +82,26 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
     for route in build_routes():
         item = document["paths"].setdefault(route.path, {})
         item[route.operation.method.lower()] = resource_operation(route)
-    listed = document["paths"]["/api/v1/namespaces"]["get"]
-    listed["parameters"] = [param.openapi() for param in namespaces.LIST_PARAMS.params]
+    _namespace_routes(document)
     return document
+
+
+def _namespace_routes(document: dict[str, Any]) -> None:
+    """The namespace routes' parameters, and the answers of those that encode their own."""
+    paths = document["paths"]
+    item = "/api/v1/namespaces/{namespace}"
+    for path, method, params, answered in (
+        ("/api/v1/namespaces", "get", namespaces.LIST_PARAMS, "NamespaceList"),
+        ("/api/v1/namespaces", "post", namespaces.CREATE_PARAMS, None),
+        (item, "get", namespaces.GET_PARAMS, "NamespaceOut"),
+        (item, "delete", namespaces.DELETE_PARAMS, None),
+    ):
+        operation = paths[path][method]
+        given = [q for q in operation.get("parameters", []) if q["in"] != "query"]
+        operation["parameters"] = given + [param.openapi() for param in params.params]
+        if answered is not None:
+            content = {"application/json": {"schema": {"$ref": REF.format(name=answered)}}}
+            operation["responses"]["200"] = {"description": "OK", "content": content}
 
 
 # -- the resource API, from the operation table -------------------------------------------------
@@ -157,6 +174,7 @@ def body_schemas() -> dict[str, Any]:
     components["JsonPatch"] = json_patch()
     _aliases(components, bodies)
     components.update(_create_schemas(components))
+    components["NamespaceCreate"]["anyOf"] = _one_namespace_name()
     answers: list[Any] = [BatchResult]
     answers += [t for info in KINDS for t in (output_type(info.kind), list_type(info.kind))]
     _, answered = msgspec.json.schema_components(answers, ref_template=REF)
@@ -318,6 +336,29 @@ def _structs(roots: list[Any]) -> list[type[msgspec.Struct]]:
         else:
             pending += list(get_args(type_))
     return list(found.values())
+
+
+def _one_namespace_name() -> list[dict[str, Any]]:
+    """A namespace is named by ``name`` (API.md §11) or by ``metadata.name`` (a ``Namespace``
+    manifest, §14): exactly one of the two, null meaning absent."""
+    null = {"type": "null"}
+    name = {"type": "string"}
+    return [
+        {
+            "required": ["name"],
+            "properties": {
+                "name": name,
+                "metadata": {"anyOf": [null, {"properties": {"name": null}}]},
+            },
+        },
+        {
+            "required": ["metadata"],
+            "properties": {
+                "name": null,
+                "metadata": {"type": "object", "required": ["name"], "properties": {"name": name}},
+            },
+        },
+    ]
 
 
 def _create_schemas(components: dict[str, Any]) -> dict[str, Any]:

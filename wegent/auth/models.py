@@ -78,16 +78,66 @@ class Me(msgspec.Struct):
     namespaces: list[NamespaceAccess]
 
 
-class NamespaceCreate(msgspec.Struct, forbid_unknown_fields=True):
-    name: NamespaceName
+class NamespaceObjectMeta(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The metadata of a ``Namespace`` manifest: its name. Labels and annotations (kubectl's
+    ``--save-config``) are accepted and not kept; server-set fields are ignored."""
+
+    name: NamespaceName | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    uid: str | None = None
+    resourceVersion: str | None = None
+    creationTimestamp: str | None = None
 
 
-class NamespaceOut(msgspec.Struct):
+class NamespaceCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``{"name": ...}`` (API.md §11) or a core ``v1`` ``Namespace`` manifest (§14)."""
+
+    name: NamespaceName | None = None
+    apiVersion: Literal["v1"] | None = None
+    kind: Literal["Namespace"] | None = None
+    metadata: NamespaceObjectMeta | None = None
+    spec: dict[str, list[str]] | None = None
+    status: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        given = self.metadata.name if self.metadata else None
+        if (self.name is None) == (given is None):
+            raise ValueError("`name`: Required value: give name or metadata.name, not both")
+        if given is not None:
+            self.name = given
+
+    @property
+    def wanted(self) -> str:
+        assert self.name is not None  # __post_init__ made sure of it
+        return self.name
+
+
+class NamespaceMeta(msgspec.Struct, kw_only=True):
+    name: str
+    uid: str
+    resourceVersion: str
+    creationTimestamp: str
+
+
+class NamespaceStatus(msgspec.Struct, frozen=True):
+    phase: str = "Active"
+
+
+class NamespaceOut(msgspec.Struct, kw_only=True):
+    """A namespace as API.md §11 answers it (name, owner, personal, role, createdAt) and as the
+    core ``v1`` ``Namespace`` of §14 (apiVersion, kind, metadata, spec, status)."""
+
     name: str
     owner: str | None
     personal: bool
     role: str
     createdAt: str
+    apiVersion: str = "v1"
+    kind: str = "Namespace"
+    metadata: NamespaceMeta
+    spec: dict[str, list[str]] = {}
+    status: NamespaceStatus = NamespaceStatus()
 
 
 class NamespaceListMeta(msgspec.Struct, omit_defaults=True):

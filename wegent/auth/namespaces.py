@@ -12,6 +12,7 @@ from wegent.auth.models import (
     NamespaceCreate,
     NamespaceList,
     NamespaceListMeta,
+    NamespaceMeta,
     NamespaceOut,
 )
 from wegent.auth.users import rfc3339
@@ -29,7 +30,8 @@ from wegent.names import SHARED, is_reserved
 from wegent.paging import Pager
 
 _NAMESPACE = (
-    "SELECT n.id, n.name, u.username AS owner, n.personal, n.created_at, m.role "
+    "SELECT n.id, n.name, u.username AS owner, n.personal, n.created_at, n.uid, "
+    "n.resource_version, m.role "
     "FROM namespaces n LEFT JOIN users u ON u.id = n.owner"
 )
 
@@ -69,34 +71,48 @@ class Namespaces:
         items = [self._out(row, self._role(principal, row)) for row in rows]
         return NamespaceList(items=items, metadata=NamespaceListMeta(continue_=token))
 
-    async def create(self, principal: Principal, body: NamespaceCreate) -> NamespaceOut:
-        """A shared namespace; its creator is its admin. Names share one space with users."""
-        if is_reserved(body.name):
+    async def create(
+        self, principal: Principal, body: NamespaceCreate, dry_run: bool = False
+    ) -> NamespaceOut:
+        """A shared namespace; its creator is its admin. Names share one space with users.
+        A dry run makes every check and writes nothing (its transaction is rolled back)."""
+        name = body.wanted
+        if is_reserved(name):
             raise Invalid(
-                f'namespace name "{body.name}" is reserved',
+                f'namespace name "{name}" is reserved',
                 kind="Namespace",
-                name=body.name,
+                name=name,
                 causes=[Cause("FieldValueForbidden", "reserved name", "name")],
             )
         try:
             # Every user owns a namespace of its name, so this unique name covers users too.
-            async with self._db.acquire() as conn, conn.transaction():
-                await self._check_quota(conn, principal)
-                row = await conn.fetchrow(
-                    "WITH n AS (INSERT INTO namespaces (name, owner, personal, created_at) "
-                    "VALUES ($1, $2, false, now()) RETURNING id, name, personal, created_at), "
-                    "m AS (INSERT INTO namespace_members (namespace, member, role, created_at) "
-                    "SELECT id, $2, 'admin', now() FROM n) "
-                    "SELECT id, name, $3::text AS owner, personal, created_at FROM n",
-                    body.name,
-                    principal.id,
-                    principal.username,
-                )
+            async with self._db.acquire() as conn:
+                transaction = conn.transaction()
+                await transaction.start()
+                try:
+                    await self._check_quota(conn, principal)
+                    row = await conn.fetchrow(
+                        "WITH n AS (INSERT INTO namespaces (name, owner, personal, created_at) "
+                        "VALUES ($1, $2, false, now()) "
+                        "RETURNING id, name, personal, created_at, uid, resource_version), "
+                        "m AS (INSERT INTO namespace_members (namespace, member, role, created_at)"
+                        " SELECT id, $2, 'admin', now() FROM n) "
+                        "SELECT id, name, $3::text AS owner, personal, created_at, uid, "
+                        "resource_version FROM n",
+                        name,
+                        principal.id,
+                        principal.username,
+                    )
+                except BaseException:
+                    await transaction.rollback()
+                    raise
+                await (transaction.rollback() if dry_run else transaction.commit())
         except asyncpg.UniqueViolationError:
             raise AlreadyExists(
-                f'the name "{body.name}" is already taken', kind="Namespace", name=body.name
+                f'the name "{name}" is already taken', kind="Namespace", name=name
             ) from None
-        self._access.forget_roles()
+        if not dry_run:
+            self._access.forget_roles()
         assert row is not None
         return self._out(row, "admin")
 
@@ -131,13 +147,16 @@ class Namespaces:
             raise namespace_not_found(name)
         return self._out(row, self._role(principal, row))
 
-    async def delete(self, name: str) -> None:
-        """Only an empty shared namespace; its trash goes with it."""
+    async def delete(self, principal: Principal, name: str, dry_run: bool = False) -> NamespaceOut:
+        """Only an empty shared namespace; its trash goes with it. Answers it as it was."""
         if name in SHARED:
             raise Forbidden(f'namespace "{name}" cannot be deleted', kind="Namespace", name=name)
         async with self._db.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                "SELECT id, personal FROM namespaces WHERE name = $1 FOR UPDATE", name
+                f"{_NAMESPACE} LEFT JOIN namespace_members m "
+                "ON m.namespace = n.id AND m.member = $2 WHERE n.name = $1 FOR UPDATE OF n",
+                name,
+                principal.id,
             )
             if row is None:
                 raise namespace_not_found(name)
@@ -158,9 +177,12 @@ class Namespaces:
                     kind="Namespace",
                     name=name,
                 )
-            # Its objects (all in the trash now) go with it: the foreign keys cascade.
-            await conn.execute("DELETE FROM namespaces WHERE id = $1", row["id"])
-        self._access.forget_roles()
+            if not dry_run:
+                # Its objects (all in the trash now) go with it: the foreign keys cascade.
+                await conn.execute("DELETE FROM namespaces WHERE id = $1", row["id"])
+        if not dry_run:
+            self._access.forget_roles()
+        return self._out(row, self._role(principal, row))
 
     async def members(self, name: str) -> MemberList:
         async with self._db.acquire() as conn:
@@ -235,10 +257,17 @@ class Namespaces:
 
     @staticmethod
     def _out(row: asyncpg.Record, role: str) -> NamespaceOut:
+        created = rfc3339(row["created_at"])
         return NamespaceOut(
             name=row["name"],
             owner=row["owner"],
             personal=row["personal"],
             role=role,
-            createdAt=rfc3339(row["created_at"]),
+            createdAt=created,
+            metadata=NamespaceMeta(
+                name=row["name"],
+                uid=str(row["uid"]),
+                resourceVersion=str(row["resource_version"]),
+                creationTimestamp=created,
+            ),
         )

@@ -56,6 +56,8 @@ class Namespace(Table, tablename="namespaces"):
     owner = ForeignKey(references=User, null=True, on_delete=OnDelete.set_null)
     personal = Boolean(default=False)
     created_at = Timestamptz()
+    uid = UUID(unique=True)  # database default: gen_random_uuid()
+    resource_version = BigInt()  # database default: nextval('resource_version_seq')
 
 
 class NamespaceMember(Table, tablename="namespace_members"):
