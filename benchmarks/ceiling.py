@@ -11,7 +11,11 @@ and byte budget, ``WEGENT_LIST_BUDGET_BYTES``) and ``references.py``: same table
 locks and transactions. Every row carries ``body``, the object as the API answers it, generated
 by PostgreSQL (``wegent_render``); reads send it as is and a list joins the bodies into the
 ``{Kind}List`` envelope with the signed continue token, as ``crd.py`` and ``store.wire_list``
-do; writes answer the ``body`` their statement returns; a merge patch reads ``body``, merges
+do. A list runs the quick statement (no window, two columns: ``body`` when it is at most the
+budget's share of one item, and ``resource_version``) and, only when a page holds an object
+over that share, the budgeted one; the token's name and uid are read from the page's last
+body. Writes answer the ``body`` their statement returns (a delete too: family C answers it,
+family B answers 204 without it); a merge patch reads ``body``, merges
 (RFC 7386) into the manifest a client would have sent and replaces with the version read as
 precondition, the last attempt under the row lock. ``run.py`` compares this SQL with the
 service's statement by statement before measuring.
@@ -26,8 +30,9 @@ A GET is one prepared statement, its value sent as is; a list is one prepared st
 (``body`` and ``resource_version`` of limit + 1 rows in (name, uid) order) whose bodies are
 joined into the same envelope, with the same list resourceVersion (the highest of the page) and
 the same signed continue token (name and uid read from the page's last body). No byte budget:
-for these pages it never binds, so it changes no answer, and what it costs us (a window
-function over the page) is a cost of our design that the ratio must show. Writes are not
+for these pages it never binds, so it changes no answer, and what it costs us (the quick
+statement's size check of every body; for a page with a large object, a second statement
+with a window over the page) is a cost of our design that the ratio must show. Writes are not
 served (405).
 
 Why ``bytea`` and not ``text`` for the stored bytes: measured in-process (asyncpg, uvloop, one
@@ -41,9 +46,11 @@ it into ``str`` (a UTF-8 pass) and the answer has to be encoded back to bytes. P
 joining in PostgreSQL (``string_agg``) was no faster once the page's end and version had to be
 computed there too.
 
-Routes are the service's path family B, so the same wrk scripts hit all three servers:
-``/api/v1/namespaces/{ns}/{ghosts|bots|models|shells}[/{name}]`` with GET, POST, PUT, PATCH
-and DELETE, plus ``/healthz``.
+Routes are the service's path families B and C, so the same wrk scripts hit all three servers:
+``/api/v1/namespaces/{ns}/{ghosts|bots|models|shells}[/{name}]`` and
+``/apis/agent.wecode.io/v1/namespaces/{ns}/{plural}[/{name}]`` with GET, POST, PUT, PATCH and
+DELETE, plus ``/healthz``. Both families give the same answers (a DELETE of family C answers
+the object as deleted, 200, as the service's does).
 
 What neither mode does, by design: authenticate or authorize (no JWT, no role lookup), validate
 labels and annotations key by key, check ``apiVersion``/``kind``/namespace agreement, dry runs,
@@ -77,6 +84,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 API_VERSION = "agent.wecode.io/v1"
+GROUP, VERSION = API_VERSION.split("/")
 PUBLIC = "public"
 
 # -- SQL: verbatim from wegent/resources/store.py (table "kinds") -----------------------------
@@ -90,17 +98,30 @@ def list_budget(env: Mapping[str, str]) -> int:
     return int(env.get("WEGENT_LIST_BUDGET_BYTES") or 8 * 1024 * 1024)
 
 
+def quick_share(budget: int, limit: int) -> int:
+    """The quick list statement's bound on one body ($4): the budget's share of one item of a
+    page of ``limit`` (store.py: ``budget // max(limit - 1, 1)`` with its limit + 1)."""
+    return budget // max(limit, 1)
+
+
 SQL_GET = f"SELECT body FROM {TABLE} WHERE {LIVE}"
 SQL_GET_FOR_UPDATE = f"SELECT body FROM {TABLE} WHERE {LIVE} FOR UPDATE"
-# store.py list_statement for one namespace, no selector, no continue token:
-# $1 kind, $2 namespace, $3 limit + 1, $4 the byte budget
+# store.py list_statement for one namespace, no selector, no continue token. The quick
+# statement (pages of small objects: no window, two columns): $1 kind, $2 namespace,
+# $3 limit + 1, $4 the budget's share of one item (budget // limit); a body over that share
+# comes back null, and the page is then read again with the budgeted statement ($4 the budget).
+_PAGE = (
+    f"FROM {TABLE} WHERE kind = $1 AND deleted_at IS NULL AND namespace = $2 "
+    "ORDER BY name, uid LIMIT $3"
+)
 SQL_LIST = (
-    "SELECT CASE WHEN upto <= $4 OR n = 1 THEN body END AS body, name, "
-    "uid::text AS uid, resource_version FROM ("
+    f"SELECT CASE WHEN octet_length(body) <= $4 THEN body END AS body, resource_version {_PAGE}"
+)
+SQL_LIST_BUDGETED = (
+    "SELECT CASE WHEN upto <= $4 OR n = 1 THEN body END AS body, resource_version FROM ("
     "SELECT *, sum(octet_length(body)) OVER w AS upto, row_number() OVER w AS n "
-    f"FROM (SELECT body, name, uid, resource_version FROM {TABLE} "
-    "WHERE kind = $1 AND deleted_at IS NULL AND namespace = $2 ORDER BY name, uid LIMIT $3) "
-    "page WINDOW w AS (ROWS UNBOUNDED PRECEDING)) sized "
+    f"FROM (SELECT body, resource_version {_PAGE}) page "
+    "WINDOW w AS (ROWS UNBOUNDED PRECEDING)) sized "
     "WHERE upto - octet_length(body) <= $4 OR n <= 2"
 )
 SQL_INSERT = (
@@ -109,7 +130,8 @@ SQL_INSERT = (
     "created_by, updated_by, created_at, updated_at) VALUES (gen_random_uuid(), $1, "
     "$2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, "
     "nextval('resource_version_seq'), 1, $11, $11, now(), now()) "
-    "ON CONFLICT DO NOTHING RETURNING body"
+    "ON CONFLICT (kind, namespace, name) WHERE deleted_at IS NULL DO NOTHING "
+    "RETURNING body"
 )
 SQL_REPLACE = (
     "WITH cur AS (SELECT id, body, resource_version, (display_name IS NOT DISTINCT "
@@ -127,10 +149,12 @@ SQL_REPLACE = (
     "THEN 'conflict' ELSE 'unchanged' END, body FROM cur "
     "WHERE NOT EXISTS (SELECT 1 FROM upd)"
 )
-SQL_LOCK_LIVE = f"SELECT id FROM {TABLE} WHERE {LIVE} FOR UPDATE"
+SQL_LOCK_LIVE = (
+    f"SELECT id, uid::text AS uid, resource_version FROM {TABLE} WHERE {LIVE} FOR UPDATE"
+)
 SQL_SOFT_DELETE = (
     f"UPDATE {TABLE} SET deleted_at = now(), deleted_by = $2, "
-    "resource_version = nextval('resource_version_seq') WHERE id = $1"
+    "resource_version = nextval('resource_version_seq') WHERE id = $1 RETURNING body"
 )
 SQL_REFERRERS = (
     "(SELECT kind, namespace, name FROM kinds WHERE refs @> $1::jsonb "
@@ -354,6 +378,7 @@ class Conn:
         "get_for_update",
         "insert",
         "list",
+        "list_budgeted",
         "lock_live",
         "referrers",
         "replace",
@@ -372,6 +397,7 @@ class Conn:
         self.get = await c.prepare(SQL_GET)
         self.get_for_update: PreparedStatement = await c.prepare(SQL_GET_FOR_UPDATE)
         self.list = await c.prepare(SQL_LIST)
+        self.list_budgeted: PreparedStatement = await c.prepare(SQL_LIST_BUDGETED)
         self.insert: PreparedStatement = await c.prepare(SQL_INSERT)
         self.replace: PreparedStatement = await c.prepare(SQL_REPLACE)
         self.lock_live: PreparedStatement = await c.prepare(SQL_LOCK_LIVE)
@@ -512,34 +538,42 @@ class Ceiling:
 
     async def handle(self, scope: Scope, receive: Receive) -> tuple[int, bytes | None]:
         parts = scope["path"].split("/")
-        # ['', 'api', 'v1', 'namespaces', ns, plural(, name)]
+        # family B: ['', 'api', 'v1', 'namespaces', ns, plural(, name)]
+        # family C: ['', 'apis', 'agent.wecode.io', 'v1', 'namespaces', ns, plural(, name)]
         if len(parts) in (6, 7) and parts[3] == "namespaces" and parts[1] == "api":
-            kind = KINDS.get(parts[5])
-            if kind is None:
+            kubernetes = False
+        elif len(parts) in (7, 8) and parts[4] == "namespaces" and parts[1] == "apis":
+            if parts[2] != GROUP or parts[3] != VERSION:
                 raise HTTPError(404, "NotFound", "unknown path")
-            ns = parts[4]
-            method = scope["method"]
-            writes = self.mode == SQL
-            if len(parts) == 6:
-                if method == "GET":
-                    return 200, await self.list_objects(kind, ns, scope["query_string"])
-                if method == "POST" and writes:
-                    return 201, await self.create(kind, ns, await _body(receive))
-            else:
-                name = parts[6]
-                if method == "GET":
-                    return 200, await self.get(kind, ns, name)
-                if method == "PUT" and writes:
-                    return 200, await self.replace(kind, ns, name, await _body(receive))
-                if method == "PATCH" and writes:
-                    return 200, await self.patch(kind, ns, name, await _body(receive))
-                if method == "DELETE" and writes:
-                    await self.delete(kind, ns, name)
-                    return 204, None
-            raise HTTPError(405, "MethodNotAllowed", "method not allowed")
-        if scope["path"] == "/healthz":
-            return 200, b'{"status":"ok"}'
-        raise HTTPError(404, "NotFound", "unknown path")
+            kubernetes = True
+            parts = parts[1:]  # now shaped as family B's
+        else:
+            if scope["path"] == "/healthz":
+                return 200, b'{"status":"ok"}'
+            raise HTTPError(404, "NotFound", "unknown path")
+        kind = KINDS.get(parts[5])
+        if kind is None:
+            raise HTTPError(404, "NotFound", "unknown path")
+        ns = parts[4]
+        method = scope["method"]
+        writes = self.mode == SQL
+        if len(parts) == 6:
+            if method == "GET":
+                return 200, await self.list_objects(kind, ns, scope["query_string"])
+            if method == "POST" and writes:
+                return 201, await self.create(kind, ns, await _body(receive))
+        else:
+            name = parts[6]
+            if method == "GET":
+                return 200, await self.get(kind, ns, name)
+            if method == "PUT" and writes:
+                return 200, await self.replace(kind, ns, name, await _body(receive))
+            if method == "PATCH" and writes:
+                return 200, await self.patch(kind, ns, name, await _body(receive))
+            if method == "DELETE" and writes:
+                deleted = await self.delete(kind, ns, name)
+                return (200, deleted) if kubernetes else (204, None)
+        raise HTTPError(405, "MethodNotAllowed", "method not allowed")
 
     # -- reads: the stored bytes -------------------------------------------------------------
 
@@ -584,26 +618,30 @@ class Ceiling:
         return body
 
     async def list_sql(self, kind: Kind, ns: str, query_string: bytes) -> bytes:
-        """crd.py list_objects: a page stops at the limit or at the byte budget."""
+        """crd.py list_objects: the quick statement; only when the page holds an object over
+        the budget's share of one item (its body comes back null), the budgeted statement,
+        whose page stops at the byte budget. The token's key is read from the last body."""
         limit = _limit(query_string)
         conn = await self.pool.acquire()
         try:
-            rows = await conn.list.fetch(kind.kind, ns, limit + 1, self.budget)
+            rows = await conn.list.fetch(kind.kind, ns, limit + 1, quick_share(self.budget, limit))
+            page = rows[:limit]
+            items = [row[0] for row in page]
+            if None in items:  # a large object: the page is read again under the budget
+                rows = await conn.list_budgeted.fetch(kind.kind, ns, limit + 1, self.budget)
+                page = rows[:limit]
+                items = [row[0] for row in page]
+                if None in items:  # the page's byte budget ends before this row
+                    page = page[: items.index(None)]
+                    items = items[: len(page)]
         finally:
             self.pool.release(conn)
-        items: list[bytes] = []
-        version = 0
-        for row in rows[:limit]:
-            body = row[0]
-            if body is None:  # the page's byte budget ends before this row
-                break
-            items.append(body)
-            version = max(version, row[3])
+        version = max((row[1] for row in page), default=0)
         token = None
         if len(items) < len(rows):  # more rows follow the page
             assert self.pager is not None
-            last = rows[len(items) - 1]
-            token = self.pager.encode(_scope(kind, ns), last[1], last[2])
+            last = _decode_key(items[-1]).metadata
+            token = self.pager.encode(_scope(kind, ns), last.name, last.uid)
         return wire_list(kind.kind, items, token, version)
 
     # -- writes (the service's SQL) ----------------------------------------------------------
@@ -803,25 +841,27 @@ class Ceiling:
         answer: bytes = row[1]
         return answer
 
-    async def delete(self, kind: Kind, ns: str, name: str) -> None:
-        """Soft delete in a transaction: lock, look for live referrers, mark deleted."""
+    async def delete(self, kind: Kind, ns: str, name: str) -> bytes:
+        """Soft delete in a transaction: lock, look for live referrers, mark deleted; the
+        object as deleted (family C answers it, family B answers 204)."""
         conn = await self.pool.acquire()
         try:
             await conn.conn.execute("BEGIN")
             try:
-                target = await conn.lock_live.fetchval(kind.kind, ns, name)
+                target = await conn.lock_live.fetchrow(kind.kind, ns, name)
                 if target is None:
                     raise _not_found(kind, ns, name)
                 key = _encode([f"{kind.kind}/{ns}/{name}"]).decode()
                 if await conn.referrers.fetch(key):
                     raise HTTPError(409, "Conflict", f'{kind.kind} "{name}" is referenced')
-                await conn.soft_delete.fetch(target, self.user)
+                deleted: bytes = await conn.soft_delete.fetchval(target[0], self.user)
             except BaseException:
                 await conn.conn.execute("ROLLBACK")
                 raise
             await conn.conn.execute("COMMIT")
         finally:
             self.pool.release(conn)
+        return deleted
 
 
 async def _body(receive: Receive) -> bytes:

@@ -8,6 +8,9 @@ tool; the targets are judged by ``run.py`` only. Reads (get, list) are also meas
 the stored-bytes ceiling (``ceiling.py``, ``CEILING_MODE=stored``).
 
     python benchmarks/inproc.py [--ops get,list,create_ghost,replace] [--requests 4000]
+
+``get_c`` and ``list_c`` are GET one and list through family C's paths
+(``/apis/agent.wecode.io/v1/namespaces/...``), with the same answers as ``get`` and ``list``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import run  # noqa: E402  (benchmarks/run.py: the same user and Ghost as the wrk
 from run import PASSWORD, USER  # noqa: E402
 
 App = Callable[..., Any]
+READS = ("get", "list", "get_c", "list_c")  # _c: the same through family C's paths
 
 
 async def call(
@@ -104,18 +108,20 @@ def ghost(name: str, prompt: str) -> bytes:
 class Op:
     def __init__(self, app: App, token: str, base: str) -> None:
         self.app, self.token, self.base = app, token, base
+        self.base_c = run.FAMILY_C + base.removeprefix("/api/v1")
         self.n = 0
 
     async def __call__(self, op: str, worker: int) -> int:
         self.n += 1
         n = self.n
-        if op == "get":
+        base = self.base_c if op.endswith("_c") else self.base  # family C or B
+        if op in ("get", "get_c"):
             status, _ = await call(
-                self.app, "GET", f"{self.base}/ghosts/seed-{n % 100:04d}", token=self.token
+                self.app, "GET", f"{base}/ghosts/seed-{n % 100:04d}", token=self.token
             )
-        elif op == "list":
+        elif op in ("list", "list_c"):
             status, _ = await call(
-                self.app, "GET", f"{self.base}/ghosts", token=self.token, query="limit=100"
+                self.app, "GET", f"{base}/ghosts", token=self.token, query="limit=100"
             )
         elif op == "create_ghost":
             name = f"g-{os.getpid()}-{id(self) % 10000}-{n}"
@@ -204,7 +210,7 @@ async def main(args: argparse.Namespace) -> None:
             assert status == 201, body
         copy = [*ceiling.STORED_COPY, f"VACUUM ANALYZE {ceiling.STORED_TABLE}"]
         for name in args.ops.split(","):
-            read = name in ("get", "list")
+            read = name in READS
             if read:  # the stored answers are the service's current ones
                 await run.sql_execute(url, *copy)
             results: dict[str, list[float]] = {}

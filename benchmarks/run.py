@@ -9,8 +9,11 @@ list answered from a minimal table of the answers' bytes), all under uvicorn wit
 settings; registers a user, logs in, seeds data, checks that they answer the same JSON, then
 measures each operation with wrk at each connection count against the service and the
 same-SQL ceiling, and the reads against the stored-bytes ceiling too, in alternating slices. A
-read is judged against the faster ceiling of its row. Prints a table, writes
-``benchmarks/results/latest.json`` and the "Last results" section of ``docs/performance.md``.
+read is judged against the faster ceiling of its row. GET one and list also run through the
+Kubernetes path family C (``get_c``, ``list_c``: same answers, same ceilings, same targets);
+their rows measure the service through family B too, in the same slices, for the C/B ratio.
+Prints a table, writes ``benchmarks/results/latest.json`` and the "Last results" section of
+``docs/performance.md``.
 Everything it started is stopped and removed at the end, also on Ctrl-C or failure. See
 docs/performance.md for the method.
 """
@@ -52,6 +55,7 @@ DOCS = HERE.parent / "docs" / "performance.md"
 USER = "bench"
 PASSWORD = "bench-password-0123"
 MODEL = "bench-model"
+FAMILY_C = "/apis/agent.wecode.io/v1"  # the Kubernetes path family's prefix
 READ_TARGETS = {"get": 0.85, "list": 0.80}  # of the best ceiling's req/s
 WRITE_TARGET = 0.75
 P99_FACTOR = 1.5
@@ -66,11 +70,16 @@ class Op:
     title: str
     script: str
     write: bool
+    #: the family-B operation with the same answers (for family C's): its target, and the
+    #: row a C/B ratio is taken against
+    same_as: str | None = None
 
 
 OPS = [
     Op("get", "GET one Ghost", "get.lua", False),
+    Op("get_c", "GET one Ghost (family C)", "get_c.lua", False, same_as="get"),
     Op("list", "list 100 Ghosts", "list.lua", False),
+    Op("list_c", "list 100 Ghosts (family C)", "list_c.lua", False, same_as="list"),
     Op("create_ghost", "create Ghost", "create_ghost.lua", True),
     Op("create_bot", "create Bot (3 refs)", "create_bot.lua", True),
     Op("replace", "replace Ghost (PUT)", "replace.lua", True),
@@ -98,6 +107,9 @@ class WrkResult:
 
 #: the servers: ours, the same-SQL ceiling, the stored-bytes ceiling (reads only)
 SERVERS = ("service", "ceiling", "stored")
+#: a family-C row's fourth target: the service again, through family B's paths (same answers),
+#: in the same alternating slices, so that C/B compares measurements of the same minutes
+FAMILY_B = "service_b"
 CEILINGS = ("ceiling", "stored")
 CEILING_NAMES = {"ceiling": "same SQL", "stored": "stored bytes"}
 
@@ -122,6 +134,7 @@ class Row:
     invalid_reason: str
     rps_pass: bool
     p99_pass: bool | None
+    family_b: WrkResult | None = None  # a family-C row: the service through family B
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -304,13 +317,16 @@ def _normal(body: bytes) -> object:
 def check_same_output(service: int, ceiling: int, stored: int, token: str) -> dict[str, str]:
     """The ceilings must answer what the service answers: byte for byte for reads (both
     ceilings: ``get``, ``list`` for the same-SQL one, ``get_stored``, ``list_stored`` for the
-    stored-bytes one), up to ids and times for writes (the same-SQL ceiling)."""
+    stored-bytes one; the same through family C's paths, ``get_c``, ``list_c``,
+    ``get_c_stored``, ``list_c_stored``, and the service's family C answers must be its family B
+    ones, ``get_c_vs_b``, ``list_c_vs_b``), up to ids and times for writes (the same-SQL
+    ceiling)."""
     base = f"/api/v1/namespaces/{USER}"
     out: dict[str, str] = {}
 
     def compare(label: str, a: tuple[int, bytes], b: tuple[int, bytes], exact: bool) -> None:
         if a[0] != b[0]:
-            out[label] = f"DIFFERENT status: service {a[0]}, ceiling {b[0]}"
+            out[label] = f"DIFFERENT status: {a[0]}, {b[0]}"
         elif a[0] != 200 and exact:
             out[label] = f"FAILED: both answered {a[0]}"
         elif exact:
@@ -327,10 +343,16 @@ def check_same_output(service: int, ceiling: int, stored: int, token: str) -> di
             request(ceiling, method, path, body, token, ct),
         )
 
-    for label, path in (("get", f"{base}/ghosts/seed-0000"), ("list", f"{base}/ghosts?limit=100")):
-        a, b = both("GET", path)
+    base_c = f"{FAMILY_C}/namespaces/{USER}"
+    for label, path in (("get", "/ghosts/seed-0000"), ("list", "/ghosts?limit=100")):
+        a, b = both("GET", base + path)
         compare(label, a, b, exact=True)
-        compare(f"{label}_stored", a, request(stored, "GET", path, None, token), exact=True)
+        compare(f"{label}_stored", a, request(stored, "GET", base + path, None, token), exact=True)
+        # family C: the same answers as family B's, from the service and from both ceilings
+        c, d = both("GET", base_c + path)
+        compare(f"{label}_c_vs_b", a, c, exact=True)
+        compare(f"{label}_c", c, d, exact=True)
+        compare(f"{label}_c_stored", c, request(stored, "GET", base_c + path, None, token), True)
     a = request(service, "POST", f"{base}/ghosts", ghost("check-svc", "x"), token)
     b = request(ceiling, "POST", f"{base}/ghosts", ghost("check-ceil", "x"), token)
     compare("create_ghost", a, b, exact=False)
@@ -352,8 +374,9 @@ def check_same_output(service: int, ceiling: int, stored: int, token: str) -> di
 
 
 def check_same_sql(env: dict[str, str]) -> dict[str, str]:
-    """The same-SQL ceiling's SQL text must be the service's, statement by statement (and
-    the list statement's parameters: kind, namespace, limit + 1, the byte budget)."""
+    """The same-SQL ceiling's SQL text must be the service's, statement by statement, and so
+    must the list statements' parameters (kind, namespace, limit + 1, and the budget's share
+    of one item for the quick statement, the byte budget for the budgeted one)."""
     import ceiling
 
     from wegent.resources import references
@@ -363,22 +386,30 @@ def check_same_sql(env: dict[str, str]) -> dict[str, str]:
 
     ours = Statements.for_table("kinds")
     budget = load_settings(env).list_budget_bytes  # the servers' environment
-    list_sql, list_params = list_statement(
-        "kinds",
-        "Ghost",
-        ["ns"],
-        deleted=False,
-        after=None,
-        selector=parse_selector(""),
-        filters=[],
-        limit=101,
-        budget=budget,
-    )
-    same_params = list_params == ["Ghost", "ns", 101, ceiling.list_budget(env)]
+    theirs = ceiling.list_budget(env)
+    lists = {}
+    for quick, label, sql, bound in (
+        (True, "list", ceiling.SQL_LIST, ceiling.quick_share(theirs, 100)),
+        (False, "list_budgeted", ceiling.SQL_LIST_BUDGETED, theirs),
+    ):
+        list_sql, list_params = list_statement(
+            "kinds",
+            "Ghost",
+            ["ns"],
+            deleted=False,
+            after=None,
+            selector=parse_selector(""),
+            filters=[],
+            limit=101,
+            budget=budget,
+            quick=quick,
+        )
+        same_params = list_params == ["Ghost", "ns", 101, bound]
+        lists[label] = (list_sql if same_params else "", sql)
     pairs = {
         "get": (ours.get, ceiling.SQL_GET),
         "get_for_update": (ours.get_for_update, ceiling.SQL_GET_FOR_UPDATE),
-        "list": (list_sql if same_params else "", ceiling.SQL_LIST),
+        **lists,
         "insert": (ours.insert, ceiling.SQL_INSERT),
         "replace": (ours.replace, ceiling.SQL_REPLACE),
         "lock_live": (ours.lock_live, ceiling.SQL_LOCK_LIVE),
@@ -694,6 +725,72 @@ def table(rows: list[Row]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def family_pairs(rows: list[Row]) -> list[dict[str, Any]]:
+    """Family C against family B, from each family-C row: there the service is measured
+    through both families in the same alternating slices (with the ceilings between them),
+    so ``c_over_b`` (req/s C over B) compares the same minutes of the machine. Its value per
+    slice pair (``c_over_b_slices``: the first slice of C with the first of B, ...) shows how
+    much it moves from one slice to the next: the noise it is judged against."""
+    pairs = []
+    for c in rows:
+        b = c.family_b
+        op = BY_KEY[c.op]
+        if b is None or op.same_as is None:
+            continue
+        judged = getattr(c, c.judged_against)
+        slices = [
+            _slice_rps(x) / _slice_rps(y) if _slice_rps(y) else 0.0
+            for x, y in zip(c.service.rounds, b.rounds, strict=False)
+        ]
+        pairs.append(
+            {
+                "op": op.same_as,
+                "title": BY_KEY[op.same_as].title,
+                "connections": c.connections,
+                "rps": {"C": c.service.rps, "B": b.rps},
+                "c_over_b": c.service.rps / b.rps if b.rps else 0.0,
+                "c_over_b_slices": slices,
+                "ratio": {"C": c.ratio, "B": b.rps / judged.rps if judged.rps else 0.0},
+                "against": c.judged_against,
+                "p99_ms": {"C": c.service.p99_ms, "B": b.p99_ms},
+                "app_cpu_us": {"C": c.service.app_cpu_us, "B": b.app_cpu_us},
+                "db_cpu_us": {"C": c.service.db_cpu_us, "B": b.db_cpu_us},
+                "cpu_c_over_b": (c.service.app_cpu_us / b.app_cpu_us if b.app_cpu_us else 0.0),
+            }
+        )
+    return pairs
+
+
+def _slice_rps(run: dict[str, Any]) -> float:
+    seconds = run["duration_us"] / 1e6
+    return run["requests"] / seconds if seconds else 0.0
+
+
+def family_table(pairs: list[dict[str, Any]]) -> str:
+    """Family C against family B (see :func:`family_pairs`)."""
+    if not pairs:
+        return ""
+    head = (
+        "| operation | conns | req/s C / B | **C/B** | C/B per slice pair "
+        "| ratio to the row's best ceiling C / B | p99 ms C / B "
+        "| server CPU µs/req C / B | server CPU C/B |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    lines = []
+    for x in pairs:
+        slices = ", ".join(f"{v:.2f}" for v in x["c_over_b_slices"])
+        lines.append(
+            f"| {x['title']} | {x['connections']} "
+            f"| {x['rps']['C']:,.0f} / {x['rps']['B']:,.0f} | **{x['c_over_b']:.2f}** "
+            f"| {slices} | {x['ratio']['C']:.2f} / {x['ratio']['B']:.2f} "
+            f"({CEILING_NAMES[x['against']]}) "
+            f"| {x['p99_ms']['C']:.1f} / {x['p99_ms']['B']:.1f} "
+            f"| {x['app_cpu_us']['C']:,.0f} / {x['app_cpu_us']['B']:,.0f} "
+            f"| {x['cpu_c_over_b']:.2f} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
 def _latency(result: WrkResult | None) -> str:
     return "—" if result is None else f"{result.p50_ms:.1f} / {result.p99_ms:.1f}"
 
@@ -914,6 +1011,8 @@ def run(args: argparse.Namespace, wrk: str, stack: Stack) -> int:
             copy_stored(url)
             stale = False
         servers = ("service", "ceiling") if op.write else SERVERS
+        if op.same_as:  # family C: the service through family B too, in the same slices
+            servers = (*servers, FAMILY_B)
         warmed: set[str] = set()
         for connections in args.connections:
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
@@ -922,17 +1021,18 @@ def run(args: argparse.Namespace, wrk: str, stack: Stack) -> int:
             # A B C C B A...: alternating slices cancel a load that drifts while we measure
             for round_ in range(args.rounds):
                 for target in order if round_ % 2 == 0 else order[::-1]:
+                    who, driven = measured(target, op)
                     if target not in warmed and args.warmup > 0:
                         warm = max(1, round(args.warmup))
-                        run_wrk(bench, target, op, connections, warm)
+                        run_wrk(bench, who, driven, connections, warm)
                         warmed.add(target)
                     asyncio.run(sql_execute(url, SAME_START))
-                    runs[target].append(run_wrk(bench, target, op, connections, slice_s))
+                    runs[target].append(run_wrk(bench, who, driven, connections, slice_s))
             results = {name: combine(r) for name, r in runs.items()}
             row = make_row(op, connections, results)
             rows.append(row)
             # a server that stopped answering would fail every later row: note it, restart it
-            for target in servers:
+            for target in dict.fromkeys(measured(name, op)[0] for name in servers):
                 probe = "/readyz" if target == "service" else "/healthz"
                 if responsive(ports[target], probe):
                     continue
@@ -960,6 +1060,15 @@ def run(args: argparse.Namespace, wrk: str, stack: Stack) -> int:
     report(args, info, checks, rows, profile, notes)
     failed = [r for r in rows if not r.rps_pass or r.p99_pass is False]
     return 1 if failed else 0
+
+
+def measured(target: str, op: Op) -> tuple[str, Op]:
+    """The server a row's target is and the operation it is driven with: the family-B target
+    of a family-C row is the service driven with family B's script."""
+    if target == FAMILY_B:
+        assert op.same_as is not None
+        return "service", BY_KEY[op.same_as]
+    return target, op
 
 
 def uvicorn_cmd(app: str, port: int, workers: int) -> list[str]:
@@ -996,7 +1105,7 @@ def make_row(op: Op, connections: int, results: dict[str, WrkResult]) -> Row:
     cpu_ratios = {
         n: (c.app_cpu_us + c.db_cpu_us) / ours_cpu if ours_cpu else 0.0 for n, c in ceilings.items()
     }
-    target = WRITE_TARGET if op.write else READ_TARGETS[op.key]
+    target = WRITE_TARGET if op.write else READ_TARGETS[op.same_as or op.key]
     # a run answering errors measures the errors, not the operation: it fails whatever its speed
     reason = ""
     if any(not r.requests for r in results.values()):
@@ -1024,6 +1133,7 @@ def make_row(op: Op, connections: int, results: dict[str, WrkResult]) -> Row:
         invalid_reason=reason,
         rps_pass=valid and ratios[judged] >= target,
         p99_pass=(valid and p99_ratio <= P99_FACTOR) if connections == P99_CONNECTIONS else None,
+        family_b=results.get(FAMILY_B),
     )
 
 
@@ -1082,6 +1192,16 @@ def report(
     notes: list[str],
 ) -> None:
     text = table(rows)
+    pairs = family_pairs(rows)
+    families = family_table(pairs)
+    if families:
+        families = (
+            "Family C (`/apis/agent.wecode.io/v1/namespaces/{ns}/ghosts…`) against family B "
+            "(`/api/v1/namespaces/{ns}/ghosts…`), same answers, measured in the family-C "
+            "rows: the service through both families in the same alternating slices as the "
+            "ceilings. **C/B** is C's req/s over B's; per slice pair, how much it moves from "
+            "one slice to the next (the noise).\n\n" + families
+        )
     targets = (
         f"Targets: GET one ≥ {READ_TARGETS['get']:.2f} and list-100 ≥ {READ_TARGETS['list']:.2f} "
         "of the best ceiling's req/s (the faster of the same-SQL and the stored-bytes ceiling "
@@ -1096,6 +1216,8 @@ def report(
         verdict += "\n\n" + "\n".join(f"- {note}" for note in notes)
     print()
     print(text)
+    if families:
+        print(families)
     print(targets)
     print(verdict)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -1120,6 +1242,7 @@ def report(
         "output_check": checks,
         "notes": notes,
         "results": [asdict(r) for r in rows],
+        "family_c_vs_b": pairs,
         "profile": profile,
     }
     latest = RESULTS / "latest.json"
@@ -1130,7 +1253,9 @@ def report(
             f"Machine: {machine_line(info, args)}\n\n"
             f"Output check before measuring (service vs ceilings): "
             + ", ".join(f"{k}: {v}" for k, v in checks.items())
-            + f".\n\n{text}\n{targets} {verdict}\n"
+            + f".\n\n{text}\n"
+            + (f"{families}\n" if families else "")
+            + f"{targets} {verdict}\n"
         )
         update_docs(body)
         print(f"updated {DOCS}")

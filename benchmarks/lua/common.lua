@@ -4,11 +4,17 @@
 --   WB_RUN    random id of this wrk run (name prefix)   WB_SEEDS  number of seeded Ghosts
 --   WB_LAG    delete+create: how many creates a delete trails behind
 -- done() prints one line "WRKJSON {...}" that run.py parses.
+-- A script that sets FAMILY = "C" before loading this one addresses the namespace through the
+-- Kubernetes path family (/apis/agent.wecode.io/v1/namespaces/NS); otherwise family B.
 
 NS = os.getenv("WB_NS") or "default"
 RUN = os.getenv("WB_RUN") or "r"
 SEEDS = tonumber(os.getenv("WB_SEEDS") or "100")
-BASE = "/api/v1/namespaces/" .. NS
+if FAMILY == "C" then
+  BASE = "/apis/agent.wecode.io/v1/namespaces/" .. NS
+else
+  BASE = "/api/v1/namespaces/" .. NS
+end
 
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("WB_TOKEN") or "")
 
