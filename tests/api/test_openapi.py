@@ -104,11 +104,75 @@ async def test_every_kind_has_its_own_schemas(document: dict[str, Any]) -> None:
             assert body == {"$ref": f"#/components/schemas/{info.kind}Input"}
         for name in (f"{info.kind}Input", f"{info.kind}Create"):  # F5: only the URL's kind
             assert schemas[name]["properties"]["kind"] == {
+                "description": f"The kind of the object: {info.kind}. May be omitted.",
                 "enum": [info.kind],
                 "maxLength": 63,
                 "type": ["string", "null"],
             }
-    assert schemas["Task"]["properties"]["status"] == {"$ref": "#/components/schemas/TaskStatus"}
+    assert schemas["Task"]["properties"]["status"] == {
+        "description": "The object's current state, set by the server.",
+        "$ref": "#/components/schemas/TaskStatus",
+    }
+
+
+def referenced(node: object) -> list[str]:
+    """The components ``node`` refers to, anywhere in it."""
+    if isinstance(node, list):
+        return [name for item in node for name in referenced(item)]
+    if not isinstance(node, dict):
+        return []
+    ref = node.get("$ref")
+    found = [ref.removeprefix("#/components/schemas/")] if isinstance(ref, str) else []
+    for key, value in node.items():
+        if key not in ("enum", "const", "examples"):  # values, not schemas
+            found += referenced(value)
+    return found
+
+
+async def test_every_field_of_every_resource_body_is_described(document: dict[str, Any]) -> None:
+    """Users read a field's description (``kubectl explain bot.spec.ghostRef``): every property
+    of each kind's bodies, as sent and as answered, and of every object they reference, has
+    one, ``$ref`` properties (bare or in an ``anyOf`` with null) included."""
+    schemas = document["components"]["schemas"]
+    pending = [
+        f"{info.kind}{suffix}" for info in KINDS for suffix in ("Input", "Create", "", "List")
+    ]
+    walked: set[str] = set()
+    undescribed: list[str] = []
+    while pending:
+        name = pending.pop()
+        if name in walked:
+            continue
+        walked.add(name)
+        schema = schemas[name]
+        for field, prop in schema.get("properties", {}).items():
+            described = prop.get("description")
+            if not (isinstance(described, str) and described.strip()):
+                undescribed.append(f"{name}.{field}")
+        pending += referenced(schema)
+    assert not undescribed, "properties without a description: " + ", ".join(sorted(undescribed))
+    # The walk reached the nested objects: metadata, references, members, upstream configs.
+    assert {
+        "Metadata",
+        "CreateMetadata",
+        "ObjectMeta",
+        "ListMeta",
+        "ResourceRef",
+        "ResourceStatus",
+        "TaskStatus",
+        "TeamMember",
+        "Repository",
+        "StorageConfig",
+        "IndexStrategy",
+        "RetrievalMethod",
+        "TemplateResources",
+        "TemplateSkillRef",
+        "TemplateQueueConfig",
+        "ConnectorHttpTool",
+    } <= walked
+    bot = schemas["BotSpec"]["properties"]
+    assert bot["ghostRef"]["$ref"] == "#/components/schemas/ResourceRef"
+    assert {"$ref": "#/components/schemas/ResourceRef"} in bot["modelRef"]["anyOf"]
 
 
 async def test_every_route_is_documented_once(document: dict[str, Any], app: Litestar) -> None:

@@ -168,7 +168,9 @@ def body_schemas() -> dict[str, Any]:
     bodies += [input_type(info.kind) for info in KINDS]
     _, components = msgspec.json.schema_components(bodies, ref_template=REF)
     for schema in components.values():
-        schema.pop("description", None)  # the Structs' docstrings are written for developers
+        # The Struct's docstring, written for developers; its fields' descriptions, written for
+        # users, are under "properties" and stay.
+        schema.pop("description", None)
         _exact(schema)
     components[JSON_VALUE] = json_value()
     components["JsonPatch"] = json_patch()
@@ -374,6 +376,7 @@ def _create_schemas(components: dict[str, Any]) -> dict[str, Any]:
     for info in KINDS:
         schema = copy.deepcopy(components[f"{info.kind}Input"])
         schema["title"] = f"{info.kind}Create"
-        schema["properties"]["metadata"] = {"$ref": REF.format(name=CREATE_METADATA)}
+        metadata_field = schema["properties"]["metadata"]  # its description is kept
+        metadata_field["$ref"] = REF.format(name=CREATE_METADATA)
         created[schema["title"]] = schema
     return created

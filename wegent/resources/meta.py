@@ -45,8 +45,18 @@ _NAME_CHARS = (
 class ResourceRef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """A reference to another resource; no namespace means the referring object's (§4)."""
 
-    name: Name
-    namespace: NamespaceName | None = None
+    name: Annotated[Name, msgspec.Meta(description="Name of the referenced object.")]
+    namespace: (
+        Annotated[
+            NamespaceName,
+            msgspec.Meta(
+                description="Namespace of the referenced object; default is your personal "
+                "namespace. When omitted (or default), the referring object's namespace is "
+                "searched, then public; answers show where it was found."
+            ),
+        ]
+        | None
+    ) = None
 
 
 class FieldErrors:
@@ -191,7 +201,11 @@ Labels = Annotated[
 Annotations = Annotated[
     dict[str, str],
     msgspec.Meta(
-        description=f"At most {MAX_ANNOTATIONS_BYTES} bytes in all (keys and values, UTF-8).",
+        description=(
+            "Free-form string metadata for tools and people, not used to select objects; keys "
+            f"as for labels, at most {MAX_ANNOTATIONS_BYTES} bytes in all (keys and values, "
+            "UTF-8)."
+        ),
         extra_json_schema={"propertyNames": {"pattern": LABEL_KEY_PATTERN}},
     ),
 ]
@@ -205,8 +219,8 @@ GenerateName = Annotated[
         min_length=1,
         max_length=253,
         description=(
-            "On create without a name: the name is this prefix (cut to 58 characters) and 5 "
-            "random lowercase alphanumerics, made again if taken."
+            "On create without a name, a prefix the server makes a unique name from: the "
+            "prefix (cut to 58 characters) and 5 random lowercase alphanumerics."
         ),
     ),
 ]
@@ -216,20 +230,90 @@ class Metadata(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_de
     """Metadata as a client sends it. Server-set fields are accepted and dropped (mass
     assignment): they decode into ``ignored_*`` attributes that ``__post_init__`` clears."""
 
-    name: Name | None = None
+    name: (
+        Annotated[
+            Name,
+            msgspec.Meta(
+                description="The object's name, unique among objects of its kind in its "
+                "namespace: 1-63 letters, digits, '-', '_' or '.', starting and ending with a "
+                "letter or digit (case-sensitive). Cannot be changed."
+            ),
+        ]
+        | None
+    ) = None
     generateName: GenerateName | None = None
-    namespace: NamespaceName | None = None
-    displayName: Annotated[str, msgspec.Meta(max_length=255)] | None = None
-    labels: Labels = {}
+    namespace: (
+        Annotated[
+            NamespaceName,
+            msgspec.Meta(
+                description="The namespace the object lives in; if given, it must be the "
+                "namespace of the URL (default: your personal namespace)."
+            ),
+        ]
+        | None
+    ) = None
+    displayName: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=255, description="A human-readable name shown in user interfaces."
+            ),
+        ]
+        | None
+    ) = None
+    labels: Annotated[
+        Labels,
+        msgspec.Meta(
+            description="Key-value pairs to organize and select objects (labelSelector): at "
+            "most 64, keys [prefix/]name, values at most 63 characters."
+        ),
+    ] = {}
     annotations: Annotations = {}
-    resourceVersion: ResourceVersion | None = None
-    ignored_uid: ServerSet = msgspec.field(default=None, name="uid")
-    ignored_generation: ServerSet = msgspec.field(default=None, name="generation")
-    ignored_creationTimestamp: ServerSet = msgspec.field(default=None, name="creationTimestamp")
-    ignored_updateTimestamp: ServerSet = msgspec.field(default=None, name="updateTimestamp")
-    ignored_deletionTimestamp: ServerSet = msgspec.field(default=None, name="deletionTimestamp")
-    ignored_createdBy: ServerSet = msgspec.field(default=None, name="createdBy")
-    ignored_updatedBy: ServerSet = msgspec.field(default=None, name="updatedBy")
+    resourceVersion: (
+        Annotated[
+            ResourceVersion,
+            msgspec.Meta(
+                description="On replace or patch, the resourceVersion you read: the write fails "
+                'with 409 Conflict if the object changed since. Omit it (or "") to write '
+                "unconditionally; may not be set on create."
+            ),
+        ]
+        | None
+    ) = None
+    ignored_uid: Annotated[
+        ServerSet,
+        msgspec.Meta(description="Set by the server (a unique id); accepted and ignored."),
+    ] = msgspec.field(default=None, name="uid")
+    ignored_generation: Annotated[
+        ServerSet,
+        msgspec.Meta(
+            description="Set by the server (a counter of spec changes); accepted and ignored."
+        ),
+    ] = msgspec.field(default=None, name="generation")
+    ignored_creationTimestamp: Annotated[
+        ServerSet,
+        msgspec.Meta(description="Set by the server (when it was created); accepted and ignored."),
+    ] = msgspec.field(default=None, name="creationTimestamp")
+    ignored_updateTimestamp: Annotated[
+        ServerSet,
+        msgspec.Meta(
+            description="Set by the server (when it was last written); accepted and ignored."
+        ),
+    ] = msgspec.field(default=None, name="updateTimestamp")
+    ignored_deletionTimestamp: Annotated[
+        ServerSet,
+        msgspec.Meta(
+            description="Set by the server (when it was put in the trash); accepted and ignored."
+        ),
+    ] = msgspec.field(default=None, name="deletionTimestamp")
+    ignored_createdBy: Annotated[
+        ServerSet,
+        msgspec.Meta(description="Set by the server (who created it); accepted and ignored."),
+    ] = msgspec.field(default=None, name="createdBy")
+    ignored_updatedBy: Annotated[
+        ServerSet,
+        msgspec.Meta(description="Set by the server (who last wrote it); accepted and ignored."),
+    ] = msgspec.field(default=None, name="updatedBy")
 
     def __post_init__(self) -> None:
         for field in IGNORED_METADATA_FIELDS:
@@ -244,16 +328,56 @@ IGNORED_METADATA_FIELDS = tuple(
 class ObjectMeta(msgspec.Struct, kw_only=True):
     """Metadata as the server answers it; every field is present (nulls included)."""
 
-    name: str
-    namespace: str
-    displayName: str | None = None
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
-    uid: str
-    resourceVersion: str
-    generation: int
-    creationTimestamp: str
-    updateTimestamp: str
-    deletionTimestamp: str | None = None
-    createdBy: str
-    updatedBy: str
+    name: Annotated[
+        str,
+        msgspec.Meta(
+            description="The object's name, unique among objects of its kind in its namespace."
+        ),
+    ]
+    namespace: Annotated[str, msgspec.Meta(description="The namespace the object lives in.")]
+    displayName: Annotated[
+        str | None, msgspec.Meta(description="A human-readable name, or null.")
+    ] = None
+    labels: Annotated[
+        dict[str, str],
+        msgspec.Meta(description="Key-value pairs to organize and select objects (labelSelector)."),
+    ] = {}
+    annotations: Annotated[
+        dict[str, str],
+        msgspec.Meta(description="Free-form string metadata for tools and people."),
+    ] = {}
+    uid: Annotated[
+        str,
+        msgspec.Meta(
+            description="A unique id the server gives the object, new on every create (a "
+            "re-created object has another)."
+        ),
+    ]
+    resourceVersion: Annotated[
+        str,
+        msgspec.Meta(
+            description="An opaque version that changes on every write; send it back on "
+            "replace or patch to fail with 409 Conflict if the object changed meanwhile."
+        ),
+    ]
+    generation: Annotated[
+        int,
+        msgspec.Meta(description="Starts at 1 and grows by 1 on every change of the spec."),
+    ]
+    creationTimestamp: Annotated[
+        str, msgspec.Meta(description="When the object was created (RFC 3339, UTC).")
+    ]
+    updateTimestamp: Annotated[
+        str, msgspec.Meta(description="When the object was last written (RFC 3339, UTC).")
+    ]
+    deletionTimestamp: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="When the object was deleted (RFC 3339, UTC): set only on objects in "
+            "the trash (?deleted=true), else null."
+        ),
+    ] = None
+    createdBy: Annotated[str, msgspec.Meta(description="The username of who created the object.")]
+    updatedBy: Annotated[
+        str, msgspec.Meta(description="The username of who last wrote the object.")
+    ]

@@ -77,10 +77,43 @@ class IndexStrategy(Strict):
     """How a retriever names its indices. Names are index names: at most 255 bytes in
     Elasticsearch, hence ShortStr."""
 
-    mode: IndexMode
-    fixedName: NonEmptyShort | None = None
-    rollingStep: Annotated[int, Meta(ge=1, le=MAX_SAFE_INT)] | None = None
-    prefix: NonEmptyShort | None = None
+    mode: Annotated[
+        IndexMode,
+        Meta(
+            description="How index names are chosen: fixed (always the index fixedName), rolling "
+            "(rollingStep knowledge bases per index), per_dataset (one per knowledge base) or "
+            "per_user (one per user)."
+        ),
+    ]
+    fixedName: (
+        Annotated[
+            NonEmptyShort,
+            Meta(description='The index used in mode fixed; required when mode is "fixed".'),
+        ]
+        | None
+    ) = None
+    rollingStep: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                le=MAX_SAFE_INT,
+                description="In mode rolling, how many knowledge bases share one index (10 when "
+                "absent).",
+            ),
+        ]
+        | None
+    ) = None
+    prefix: (
+        Annotated[
+            NonEmptyShort,
+            Meta(
+                description="The start of index names in modes rolling, per_dataset and "
+                "per_user (wegent when absent)."
+            ),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         # Upstream only fails when the first document is indexed; a write is the better time.
@@ -95,13 +128,38 @@ class IndexStrategy(Strict):
 class StorageConfig(Strict):
     """Where a retriever's vectors live. ``password`` and ``apiKey`` are secrets (§8)."""
 
-    type: StorageType
-    url: Url
-    indexStrategy: IndexStrategy
-    username: ShortStr | None = None
-    password: Secret | None = None
-    apiKey: Secret | None = None
-    ext: FreeForm | None = None
+    type: Annotated[StorageType, Meta(description="The vector store: elasticsearch or qdrant.")]
+    url: Annotated[Url, Meta(description="The URL the vector store is reached at.")]
+    indexStrategy: Annotated[
+        IndexStrategy, Meta(description="How the indices in the store are named.")
+    ]
+    username: (
+        Annotated[ShortStr, Meta(description="The username to connect with, if any.")] | None
+    ) = None
+    password: (
+        Annotated[
+            Secret,
+            Meta(
+                description="The password to connect with. A secret: stored encrypted and "
+                'answered as "***" unless revealed (?reveal=true).'
+            ),
+        ]
+        | None
+    ) = None
+    apiKey: (
+        Annotated[
+            Secret,
+            Meta(
+                description="An API key to connect with, instead of username and password. A "
+                'secret: stored encrypted and answered as "***" unless revealed.'
+            ),
+        ]
+        | None
+    ) = None
+    ext: (
+        Annotated[FreeForm, Meta(description="Further settings specific to the vector store.")]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         errors = FieldErrors()
@@ -113,8 +171,17 @@ class RetrievalMethod(Strict):
     """One search method; weights are shares of a hybrid score, hence 0-1 (upstream's
     HybridWeights bounds)."""
 
-    enabled: bool | None = None
-    defaultWeight: Weight | None = None
+    enabled: (
+        Annotated[bool, Meta(description="Whether the method may be used; true when absent.")]
+        | None
+    ) = None
+    defaultWeight: (
+        Annotated[
+            Weight,
+            Meta(description="The method's default share of a hybrid search score, 0 to 1."),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         if self.enabled is None:
@@ -124,17 +191,25 @@ class RetrievalMethod(Strict):
 class RetrieverSpec(Strict):
     """A vector store a knowledge base retrieves from."""
 
-    storageConfig: StorageConfig
+    storageConfig: Annotated[
+        StorageConfig,
+        Meta(description="The vector store: what it is, where, and how to connect to it."),
+    ]
     retrievalMethods: (
         Annotated[
             dict[RetrievalMethodName, RetrievalMethod],
             Meta(
-                extra_json_schema={"propertyNames": {"enum": list(get_args(RetrievalMethodName))}}
+                extra_json_schema={"propertyNames": {"enum": list(get_args(RetrievalMethodName))}},
+                description="The search methods offered, by name: vector, keyword, hybrid. When "
+                "absent, all three, with default weights 0.7 (vector) and 0.3 (keyword).",
             ),
         ]
         | None
     ) = None
-    description: Description | None = None
+    description: (
+        Annotated[Description, Meta(description="What the retriever is for, shown to users.")]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         if self.retrievalMethods is None:  # upstream's default_factory
@@ -156,15 +231,78 @@ class DeviceSpec(Strict):
     """A machine that runs tasks. Upstream caps device ids and names at 100 (its column
     widths); the defaults filled in are the ones upstream reports for a device without them."""
 
-    deviceId: Annotated[str, Meta(min_length=1, max_length=100)]
-    displayName: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
-    deviceType: DeviceType | None = None
-    connectionMode: ConnectionMode | None = None
-    bindShell: BindShell | None = None
-    isDefault: bool | None = None
-    capabilities: Tags | None = None
-    cloudConfig: FreeForm | None = None
-    remoteConfig: FreeForm | None = None
+    deviceId: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=100,
+            description="The device's unique id, which the device makes itself (such as a "
+            "MAC address or a UUID) and registers and reports with.",
+        ),
+    ]
+    displayName: (
+        Annotated[
+            str,
+            Meta(min_length=1, max_length=100, description="A human-readable name for the device."),
+        ]
+        | None
+    ) = None
+    deviceType: (
+        Annotated[
+            DeviceType,
+            Meta(
+                description="What the device is: local (the default), app, cloud, or remote (a "
+                "container or host the user manages)."
+            ),
+        ]
+        | None
+    ) = None
+    connectionMode: (
+        Annotated[
+            ConnectionMode,
+            Meta(description="How the device connects to the server: websocket (the default)."),
+        ]
+        | None
+    ) = None
+    bindShell: (
+        Annotated[
+            BindShell,
+            Meta(
+                description="The agent runtime on the device: claudecode (the default) or openclaw."
+            ),
+        ]
+        | None
+    ) = None
+    isDefault: (
+        Annotated[
+            bool,
+            Meta(
+                description="Whether this is the default device; a namespace has at most one "
+                "live default (409 Conflict otherwise). False when absent."
+            ),
+        ]
+        | None
+    ) = None
+    capabilities: (
+        Annotated[Tags, Meta(description="Capability tags, such as gpu or high-memory.")] | None
+    ) = None
+    cloudConfig: (
+        Annotated[
+            FreeForm,
+            Meta(description="Settings of a cloud device (deviceType cloud only)."),
+        ]
+        | None
+    ) = None
+    remoteConfig: (
+        Annotated[
+            FreeForm,
+            Meta(
+                description="Settings of a remote device (deviceType remote only); no secrets "
+                "belong here."
+            ),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         errors = FieldErrors()
@@ -192,9 +330,16 @@ class TemplateSkillRef(Strict):
     """A skill by owner as well as name: upstream names can repeat across owners. ``user_id``
     keeps upstream's snake_case key (0 means a public skill)."""
 
-    name: Name
-    user_id: Annotated[int, Meta(ge=0, le=MAX_SAFE_INT)]
-    namespace: NamespaceName | None = None
+    name: Annotated[Name, Meta(description="The Skill's name.")]
+    user_id: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=MAX_SAFE_INT,
+            description="The id of the user who owns the skill; 0 for a public skill.",
+        ),
+    ]
+    namespace: Annotated[NamespaceName, Meta(description="The Skill's namespace.")] | None = None
 
 
 SkillRefs = Annotated[list[TemplateSkillRef], Meta(max_length=64)]
@@ -212,10 +357,41 @@ def _check_unique_refs(errors: FieldErrors, field: str, refs: list[TemplateSkill
 class TemplateGhostConfig(Strict):
     """The Ghost a template creates."""
 
-    systemPrompt: Annotated[str, Meta(min_length=1, max_length=262144)]
-    mcpServers: FreeForm | None = None
-    skillRefs: SkillRefs | None = None
-    preloadSkillRefs: SkillRefs | None = None
+    systemPrompt: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=262144,
+            description="The system prompt of the Ghost the template creates.",
+        ),
+    ]
+    mcpServers: (
+        Annotated[
+            FreeForm,
+            Meta(
+                description="MCP servers the Ghost can use as tools, by server name (the "
+                "standard MCP server configuration)."
+            ),
+        ]
+        | None
+    ) = None
+    skillRefs: (
+        Annotated[
+            SkillRefs,
+            Meta(description="Skills the Ghost can load, each by name and owner; no name twice."),
+        ]
+        | None
+    ) = None
+    preloadSkillRefs: (
+        Annotated[
+            SkillRefs,
+            Meta(
+                description="Skills whose prompts are put into the Ghost's system prompt from "
+                "the start; no name twice."
+            ),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         errors = FieldErrors()
@@ -229,8 +405,26 @@ class TemplateBotConfig(Strict):
     """The Bot a template creates; ``agentConfig`` holds upstream's bind_model settings
     (``bind_model``, ``bind_model_type``, ``bind_model_namespace``)."""
 
-    shellName: Name | None = None
-    agentConfig: FreeForm | None = None
+    shellName: (
+        Annotated[
+            Name,
+            Meta(
+                description="The name of the Shell the Bot runs in, such as ClaudeCode; Chat "
+                "when absent."
+            ),
+        ]
+        | None
+    ) = None
+    agentConfig: (
+        Annotated[
+            FreeForm,
+            Meta(
+                description="The Bot's model binding: bind_model, bind_model_type and "
+                "bind_model_namespace (the key namespace is refused)."
+            ),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         errors = FieldErrors()
@@ -246,9 +440,23 @@ class TemplateBotConfig(Strict):
 class TemplateTeamConfig(Strict):
     """The Team a template creates; its values must be valid for a Team."""
 
-    collaborationModel: CollaborationModel | None = None
-    bindMode: BindMode | None = None
-    description: Description | None = None
+    collaborationModel: (
+        Annotated[
+            CollaborationModel,
+            Meta(
+                description="How the Team's members work together, as in a Team: solo, "
+                "pipeline (the default), route, coordinate or collaborate."
+            ),
+        ]
+        | None
+    ) = None
+    bindMode: (
+        Annotated[BindMode, Meta(description="Where the Team is offered, such as chat and code.")]
+        | None
+    ) = None
+    description: (
+        Annotated[Description, Meta(description="What the Team is for, shown to users.")] | None
+    ) = None
 
     def __post_init__(self) -> None:
         if self.collaborationModel is None:
@@ -258,9 +466,34 @@ class TemplateTeamConfig(Strict):
 class TemplateSubscriptionConfig(Strict):
     """How inbox messages are processed; the ranges are upstream's."""
 
-    promptTemplate: Annotated[str, Meta(min_length=1, max_length=262144)]
-    retryCount: Annotated[int, Meta(ge=0, le=3)] | None = None
-    timeoutSeconds: Annotated[int, Meta(ge=60, le=3600)] | None = None
+    promptTemplate: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=262144,
+            description="The prompt each inbox message is processed with.",
+        ),
+    ]
+    retryCount: (
+        Annotated[
+            int,
+            Meta(
+                ge=0, le=3, description="How often a failed run is retried, 0 to 3; 1 when absent."
+            ),
+        ]
+        | None
+    ) = None
+    timeoutSeconds: (
+        Annotated[
+            int,
+            Meta(
+                ge=60,
+                le=3600,
+                description="How long one run may take, 60 to 3600 seconds; 600 when absent.",
+            ),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         if self.retryCount is None:
@@ -272,9 +505,33 @@ class TemplateSubscriptionConfig(Strict):
 class TemplateQueueConfig(Strict):
     """The work queue a template creates; ``teamRef`` points it at an existing Team."""
 
-    visibility: QueueVisibility | None = None
-    triggerMode: TriggerMode | None = None
-    teamRef: ResourceRef | None = None
+    visibility: (
+        Annotated[
+            QueueVisibility,
+            Meta(
+                description="Who can see the work queue: private (the default), public, "
+                "group_visible or invite_only."
+            ),
+        ]
+        | None
+    ) = None
+    triggerMode: (
+        Annotated[
+            TriggerMode,
+            Meta(
+                description="When queued messages are processed: immediate (the default), "
+                "manual, scheduled or condition_based."
+            ),
+        ]
+        | None
+    ) = None
+    teamRef: Annotated[
+        ResourceRef | None,
+        Meta(
+            description="An existing Team that processes the queue's messages; not checked "
+            "when the template is written."
+        ),
+    ] = None
 
     def __post_init__(self) -> None:
         if self.visibility is None:
@@ -287,11 +544,23 @@ class TemplateResources(Strict):
     """The bundle a template instantiates; every part optional, ``queue`` defaulted as
     upstream does."""
 
-    ghost: TemplateGhostConfig | None = None
-    bot: TemplateBotConfig | None = None
-    team: TemplateTeamConfig | None = None
-    subscription: TemplateSubscriptionConfig | None = None
-    queue: TemplateQueueConfig | None = None
+    ghost: Annotated[
+        TemplateGhostConfig | None, Meta(description="The Ghost the template creates.")
+    ] = None
+    bot: Annotated[TemplateBotConfig | None, Meta(description="The Bot the template creates.")] = (
+        None
+    )
+    team: Annotated[
+        TemplateTeamConfig | None, Meta(description="The Team the template creates.")
+    ] = None
+    subscription: Annotated[
+        TemplateSubscriptionConfig | None,
+        Meta(description="The subscription that processes the queue's inbox messages."),
+    ] = None
+    queue: Annotated[
+        TemplateQueueConfig | None,
+        Meta(description="The work queue the template creates; its defaults when absent."),
+    ] = None
 
     def __post_init__(self) -> None:
         if self.queue is None:
@@ -301,12 +570,31 @@ class TemplateResources(Strict):
 class TemplateSpec(Strict):
     """A preset bundle of resources. Display fields carry upstream's bounds (100, 500)."""
 
-    resources: TemplateResources
-    displayName: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
-    description: Annotated[str, Meta(max_length=500)] | None = None
-    category: Token | None = None
-    icon: Url | None = None  # an emoji or a URL
-    tags: Tags | None = None
+    resources: Annotated[
+        TemplateResources,
+        Meta(description="The resources the template creates when it is instantiated."),
+    ]
+    displayName: (
+        Annotated[
+            str,
+            Meta(min_length=1, max_length=100, description="The template's name shown to users."),
+        ]
+        | None
+    ) = None
+    description: (
+        Annotated[
+            str,
+            Meta(max_length=500, description="What the template is for, shown to users."),
+        ]
+        | None
+    ) = None
+    category: (
+        Annotated[Token, Meta(description="The template's category; inbox when absent.")] | None
+    ) = None
+    icon: (
+        Annotated[Url, Meta(description="The template's icon: an emoji or an image URL.")] | None
+    ) = None
+    tags: Annotated[Tags, Meta(description="Tags to filter templates by.")] | None = None
 
     def __post_init__(self) -> None:
         if self.category is None:
@@ -347,15 +635,67 @@ class ConnectorHttpTool(Strict):
     bounds and rules are upstream's, except the JSON Schema meta-validation of
     ``input_schema``, which needs a validator this service does not carry."""
 
-    name: ToolName
-    path: Annotated[str, Meta(min_length=1, max_length=2048)]
-    description: Annotated[str, Meta(max_length=10000)] | None = None
-    method: HttpMethod | None = None
-    input_schema: FreeForm | None = None
-    argument_locations: (
-        Annotated[dict[ShortStr, ArgumentLocation], Meta(max_length=MAX_FREEFORM_KEYS)] | None
+    name: Annotated[
+        ToolName,
+        Meta(
+            description="The tool's name, unique in the app: a letter or digit, then letters, "
+            "digits, '_', '.' or '-'."
+        ),
+    ]
+    path: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=2048,
+            description="The path the tool calls, below mcpUrl: it starts with / and may hold "
+            "{placeholders}, each a required property of input_schema.",
+        ),
+    ]
+    description: (
+        Annotated[
+            str, Meta(max_length=10000, description="What the tool does, shown to the agent.")
+        ]
+        | None
     ) = None
-    timeout_seconds: Annotated[int, Meta(ge=1, le=120)] | None = None
+    method: (
+        Annotated[
+            HttpMethod,
+            Meta(description="The HTTP method: GET, POST (the default), PUT, PATCH or DELETE."),
+        ]
+        | None
+    ) = None
+    input_schema: (
+        Annotated[
+            FreeForm,
+            Meta(
+                description="A JSON Schema of the tool's arguments: an object schema (type "
+                "object) with properties and required."
+            ),
+        ]
+        | None
+    ) = None
+    argument_locations: (
+        Annotated[
+            dict[ShortStr, ArgumentLocation],
+            Meta(
+                max_length=MAX_FREEFORM_KEYS,
+                description="Where each argument goes, by input_schema property: path, query "
+                "or body. A path argument needs its {placeholder} in path.",
+            ),
+        ]
+        | None
+    ) = None
+    timeout_seconds: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                le=120,
+                description="How long a call may take, 1 to 120 seconds; 30 when absent.",
+            ),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         errors = FieldErrors()
@@ -429,18 +769,104 @@ class ConnectorAppSpec(Strict):
     """An external app offered to users as MCP tools. ``allowedUsers`` is API.md's (usernames);
     the other fields and bounds are upstream's."""
 
-    name: Annotated[str, Meta(min_length=1, max_length=200)]
-    description: Annotated[str, Meta(max_length=10000)] | None = None
-    iconUrl: Url | None = None
-    enabled: bool | None = None
-    visibility: Visibility | None = None
-    allowedRoles: Annotated[list[Token], Meta(max_length=64)] | None = None
-    allowedUsers: Annotated[list[NamespaceName], Meta(max_length=MAX_FREEFORM_KEYS)] | None = None
-    authType: AuthType | None = None
-    transport: Transport | None = None
-    mcpUrl: Url | None = None
-    toolAllowlist: Annotated[list[ToolName], Meta(max_length=_MAX_TOOLS)] | None = None
-    httpTools: Annotated[list[ConnectorHttpTool], Meta(max_length=_MAX_TOOLS)] | None = None
+    name: Annotated[
+        str, Meta(min_length=1, max_length=200, description="The app's name shown to users.")
+    ]
+    description: (
+        Annotated[str, Meta(max_length=10000, description="What the app offers, shown to users.")]
+        | None
+    ) = None
+    iconUrl: Annotated[Url, Meta(description="The URL of the app's icon.")] | None = None
+    enabled: (
+        Annotated[
+            bool,
+            Meta(
+                description="Whether the app is offered; disabled apps are hidden. True when "
+                "absent."
+            ),
+        ]
+        | None
+    ) = None
+    visibility: (
+        Annotated[
+            Visibility,
+            Meta(
+                description="Who can use the app: all (the default), or roles: only users with "
+                "one of allowedRoles."
+            ),
+        ]
+        | None
+    ) = None
+    allowedRoles: (
+        Annotated[
+            list[Token],
+            Meta(
+                max_length=64,
+                description="The user roles that may use the app; required when visibility "
+                'is "roles".',
+            ),
+        ]
+        | None
+    ) = None
+    allowedUsers: (
+        Annotated[
+            list[NamespaceName],
+            Meta(
+                max_length=MAX_FREEFORM_KEYS,
+                description="Usernames of the users allowed to use the app.",
+            ),
+        ]
+        | None
+    ) = None
+    authType: (
+        Annotated[
+            AuthType,
+            Meta(description="How users authenticate to the app: none, the only type supported."),
+        ]
+        | None
+    ) = None
+    transport: (
+        Annotated[
+            Transport,
+            Meta(
+                description="How the app is reached: streamable-http (the default) or sse for an "
+                "MCP server, or http for a plain HTTP API described by httpTools."
+            ),
+        ]
+        | None
+    ) = None
+    mcpUrl: (
+        Annotated[
+            Url,
+            Meta(
+                description="The MCP endpoint, or with transport http the base URL of the API: "
+                "http or https, with a host and no credentials."
+            ),
+        ]
+        | None
+    ) = None
+    toolAllowlist: (
+        Annotated[
+            list[ToolName],
+            Meta(
+                max_length=_MAX_TOOLS,
+                description="The names of the tools that may be discovered and called; with "
+                "transport http, each must name one of httpTools.",
+            ),
+        ]
+        | None
+    ) = None
+    httpTools: (
+        Annotated[
+            list[ConnectorHttpTool],
+            Meta(
+                max_length=_MAX_TOOLS,
+                description="HTTP operations offered as MCP tools, names unique: required with "
+                "transport http and refused otherwise.",
+            ),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         if self.enabled is None:
@@ -504,8 +930,24 @@ class CollaborationSpec(Strict):
     to them, since a Warn would have to drop them, which a free-form value cannot express.
     """
 
-    type: Annotated[str, Meta(min_length=1, max_length=64)]
-    config: FreeForm | None = None
+    type: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=64,
+            description="The kind of collaboration, such as workflow.",
+        ),
+    ]
+    config: (
+        Annotated[
+            FreeForm,
+            Meta(
+                description="The collaboration's settings: for a workflow, {steps: [{name, "
+                "participants: [Bot names]}]}; any other object otherwise."
+            ),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         errors = FieldErrors()

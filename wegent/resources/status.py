@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -10,8 +10,13 @@ import msgspec
 class ResourceStatus(msgspec.Struct, kw_only=True):
     """The status of kinds without a lifecycle; ``message`` is always encoded, null included."""
 
-    state: str = "Available"
-    message: str | None = None
+    state: Annotated[
+        str,
+        msgspec.Meta(description="The object's state, set by the server: Available."),
+    ] = "Available"
+    message: Annotated[
+        str | None, msgspec.Meta(description="A human-readable note on the state, or null.")
+    ] = None
 
 
 Phase = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
@@ -21,9 +26,38 @@ PHASES: tuple[str, ...] = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELL
 class TaskStatus(msgspec.Struct, kw_only=True):
     """A task's lifecycle (§10), as answered and stored."""
 
-    phase: Phase = "PENDING"
-    progress: int = 0
-    result: dict[str, Any] | None = None
-    errorMessage: str | None = None
-    startedAt: str | None = None
-    completedAt: str | None = None
+    phase: Annotated[
+        Phase,
+        msgspec.Meta(
+            description="Where the task is in its lifecycle: PENDING (created), RUNNING, then "
+            "COMPLETED, FAILED or CANCELLED."
+        ),
+    ] = "PENDING"
+    progress: Annotated[
+        int,
+        msgspec.Meta(
+            description="How far the task is, 0 to 100; it never goes down, and a move to "
+            "COMPLETED that gives none makes it 100."
+        ),
+    ] = 0
+    result: Annotated[
+        dict[str, Any] | None,
+        msgspec.Meta(
+            description="What the task produced, as reported by whoever runs it, or null."
+        ),
+    ] = None
+    errorMessage: Annotated[
+        str | None,
+        msgspec.Meta(description="Why the task failed, as reported by whoever runs it, or null."),
+    ] = None
+    startedAt: Annotated[
+        str | None,
+        msgspec.Meta(description="When the task first became RUNNING (RFC 3339, UTC), or null."),
+    ] = None
+    completedAt: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="When the task finished: COMPLETED, FAILED or CANCELLED (RFC 3339, UTC), "
+            "or null."
+        ),
+    ] = None
