@@ -22,7 +22,9 @@ from tests.resources.api import Api, bot, ghost
 from wegent.api.dispatch import Dispatcher
 
 Exchange = tuple[str, int, dict[str, str], Any]
-VOLATILE = re.compile(r'"(uid|resourceVersion|creationTimestamp|updateTimestamp)":"[^"]*"')
+VOLATILE = re.compile(
+    r'"(uid|resourceVersion|creationTimestamp|updateTimestamp|deletionTimestamp)":"[^"]*"'
+)
 
 
 async def write_scenario(client: httpx.AsyncClient, family: str) -> list[Exchange]:

@@ -344,7 +344,7 @@ def _one_namespace_name() -> list[dict[str, Any]]:
     """A namespace is named by ``name`` (API.md §11) or by ``metadata.name`` (a ``Namespace``
     manifest, §14): exactly one of the two, null meaning absent."""
     null = {"type": "null"}
-    name = {"type": "string"}
+    name = {"not": null}  # given (the field's own schema says what it must be)
     return [
         {
             "required": ["name"],
