@@ -195,6 +195,12 @@ async def test_each_kind_schema_carries_its_kind(client: httpx.AsyncClient, alic
 
     walk(schemas)
     assert set(refs) <= set(schemas)  # the document is whole
+    # In the 3.0 form kubectl reads: a described reference keeps its description.
+    assert schemas["BotSpec"]["properties"]["ghostRef"] == {
+        "description": "The Ghost that gives the bot its system prompt and tools.",
+        "allOf": [{"$ref": "#/components/schemas/ResourceRef"}],
+    }
+    assert schemas["ResourceRef"]["properties"]["namespace"]["nullable"] is True
 
 
 # -- whoami and can-i ---------------------------------------------------------------------------

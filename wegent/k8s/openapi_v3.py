@@ -95,13 +95,16 @@ def group_document(document: dict[str, Any]) -> dict[str, Any]:
 def as_openapi_30(node: object) -> None:
     """The 3.1 schemas of the service's document in the 3.0 form Kubernetes clients read:
     ``nullable`` rather than a ``null`` type (kubectl's explain template compares ``type`` with
-    a string), ``enum`` rather than ``const``."""
+    a string), ``enum`` rather than ``const``, and a described ``$ref`` as a one-item
+    ``allOf`` (as kube-apiserver writes it) so that the field keeps its description."""
     if isinstance(node, list):
         for item in node:
             as_openapi_30(item)
         return
     if not isinstance(node, dict):
         return
+    if "$ref" in node and len(node) > 1:  # 3.0 ignores a $ref's siblings: its description
+        node["allOf"] = [{"$ref": node.pop("$ref")}]
     types = node.get("type")
     if isinstance(types, list):
         kept = [t for t in types if t != "null"]
