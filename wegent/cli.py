@@ -16,6 +16,7 @@ from wegent.container import Services
 from wegent.db.engine import Database, DatabaseUnavailable
 from wegent.db.migrate import MigrationError, migrate
 from wegent.errors import ApiError
+from wegent.serve import ServeError
 from wegent.settings import Settings, SettingsError, load_settings
 
 
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         status: int = args.run(settings, args)
         return status
-    except (SettingsError, DatabaseUnavailable, MigrationError) as exc:
+    except (SettingsError, DatabaseUnavailable, MigrationError, ServeError) as exc:
         print(f"wegent: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -41,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP service (uvicorn)")
     serve.add_argument("--host", help="bind address (default WEGENT_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default WEGENT_PORT or 8000)")
+    serve.add_argument(
+        "--tls-port", type=int, help="HTTPS port when TLS is set (default WEGENT_TLS_PORT or 8443)"
+    )
     serve.add_argument("--workers", type=int, help="worker processes (default WEGENT_WORKERS)")
     serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
     serve.set_defaults(run=_serve)
@@ -63,6 +67,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from wegent.api.transport import LimitedHttpToolsProtocol
 
+    if settings.tls:
+        return _serve_tls(settings, args)
+    if args.tls_port is not None:
+        raise SettingsError("--tls-port needs WEGENT_TLS or WEGENT_TLS_CERT_FILE")
     held = asyncio.run(_preflight(settings))
     try:
         uvicorn.run(
@@ -80,6 +88,60 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         held.release_server()
     return 0
+
+
+def _serve_tls(settings: Settings, args: argparse.Namespace) -> int:
+    """HTTP on the port and HTTPS on the TLS port, from one app per process (``wegent.serve``)."""
+    import uvicorn
+
+    from wegent import serve, tls
+    from wegent.api.transport import LimitedHttpToolsProtocol
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    tls_port = args.tls_port or settings.tls_port
+    if port == tls_port:
+        raise SettingsError(f"the HTTP and HTTPS ports must differ (both are {port})")
+    assert settings.tls_cert_file is not None and settings.tls_key_file is not None
+    if settings.tls_self_signed and host != settings.host:
+        # --host names an address the kept certificate must cover as well.
+        try:
+            tls.ensure_self_signed(
+                settings.data_dir,
+                tls.certificate_names((settings.host, host, *settings.tls_hosts)),
+            )
+        except tls.TlsError as exc:
+            raise SettingsError(str(exc)) from None
+    sockets = [serve.bind(host, port)]
+    try:
+        sockets.append(serve.bind(host, tls_port))
+        config = uvicorn.Config(  # also sets up uvicorn's logging, used from here on
+            "wegent.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            reload=args.reload,
+            loop="uvloop",
+            http=LimitedHttpToolsProtocol,
+            access_log=settings.access_log,
+            timeout_graceful_shutdown=30,
+            ssl_certfile=str(settings.tls_cert_file),
+            ssl_keyfile=str(settings.tls_key_file),
+        )
+        held = asyncio.run(_preflight(settings))
+        try:
+            serve.log.info("Serving HTTP on %s", serve.url("http", host, port))
+            serve.log.info(
+                "Serving HTTPS on %s (certificate %s)",
+                serve.url("https", host, tls_port),
+                settings.tls_cert_file,
+            )
+            return serve.run(config, sockets, args.workers or settings.workers)
+        finally:
+            held.release_server()
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 async def _preflight(settings: Settings) -> Database:

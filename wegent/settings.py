@@ -9,11 +9,13 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 import msgspec
 import platformdirs
+
+from wegent import tls
 
 MIN_SECRET_BYTES = 32
 
@@ -51,11 +53,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_namespaces_per_user: int = 100
     body_timeout_s: float = 30.0
     list_budget_bytes: int = 8 * 1024 * 1024
+    # HTTPS (API.md §14): a certificate and its key, given or generated (``tls_self_signed``).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_self_signed: bool = False
+    tls_port: int = 8443
+    tls_hosts: tuple[str, ...] = ()  # WEGENT_TLS_HOSTS: more names for the self-signed one
 
     @property
     def embedded(self) -> bool:
         """True when the service runs its own PostgreSQL (no database URL configured)."""
         return self.database_url is None
+
+    @property
+    def tls(self) -> bool:
+        """True when the service also serves HTTPS (on ``tls_port``)."""
+        return self.tls_cert_file is not None
 
 
 def default_data_dir() -> Path:
@@ -72,7 +85,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if database_url is not None:
         _check_dsn(database_url)
     data_dir = Path(env.get("WEGENT_DATA_DIR") or default_data_dir()).expanduser().resolve()
-    return Settings(
+    settings = Settings(
         database_url=database_url,
         data_dir=data_dir,
         host=env.get("WEGENT_HOST", "127.0.0.1"),
@@ -99,6 +112,77 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "WEGENT_LIST_BUDGET_BYTES", 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024
         ),
     )
+    # Last: a self-signed certificate is made only once every other setting is good.
+    tls_settings = _tls(env, data_dir, settings.host, settings.port)
+    return msgspec.structs.replace(
+        settings,
+        tls_cert_file=tls_settings.cert_file,
+        tls_key_file=tls_settings.key_file,
+        tls_self_signed=tls_settings.self_signed,
+        tls_port=tls_settings.port,
+        tls_hosts=tls_settings.hosts,
+    )
+
+
+class _Tls(NamedTuple):
+    cert_file: Path | None
+    key_file: Path | None
+    self_signed: bool
+    port: int
+    hosts: tuple[str, ...]
+
+
+def _tls(env: Mapping[str, str], data_dir: Path, host: str, port: int) -> _Tls:
+    """The HTTPS settings; a self-signed pair is made (or reused) here, given files checked."""
+    mode = env.get("WEGENT_TLS", "").strip()
+    if mode not in ("", "off", "self-signed"):
+        raise SettingsError(f"WEGENT_TLS must be self-signed or off, got {mode!r}")
+    cert = env.get("WEGENT_TLS_CERT_FILE") or None
+    key = env.get("WEGENT_TLS_KEY_FILE") or None
+    if cert is not None and key is None:
+        raise SettingsError("WEGENT_TLS_KEY_FILE is required with WEGENT_TLS_CERT_FILE")
+    if key is not None and cert is None:
+        raise SettingsError("WEGENT_TLS_CERT_FILE is required with WEGENT_TLS_KEY_FILE")
+    self_signed = mode == "self-signed"
+    if self_signed and cert is not None:
+        raise SettingsError(
+            "WEGENT_TLS=self-signed and WEGENT_TLS_CERT_FILE/WEGENT_TLS_KEY_FILE exclude each other"
+        )
+    hosts = _tls_hosts(env.get("WEGENT_TLS_HOSTS", ""))
+    if hosts and not self_signed:
+        raise SettingsError("WEGENT_TLS_HOSTS is only used with WEGENT_TLS=self-signed")
+    tls_port = _int(env, "WEGENT_TLS_PORT", 8443, 1, 65535)
+    if not self_signed and cert is None:
+        return _Tls(None, None, False, tls_port, ())
+    if tls_port == port:
+        raise SettingsError(f"WEGENT_TLS_PORT must differ from WEGENT_PORT (both are {port})")
+    try:
+        if self_signed:
+            cert_path, key_path = tls.ensure_self_signed(
+                data_dir, tls.certificate_names((host, *hosts))
+            )
+        else:
+            cert_path = Path(str(cert)).expanduser().resolve()
+            key_path = Path(str(key)).expanduser().resolve()
+            tls.check_pair(cert_path, key_path)
+    except tls.TlsError as exc:
+        raise SettingsError(str(exc)) from None
+    return _Tls(cert_path, key_path, self_signed, tls_port, hosts)
+
+
+def _tls_hosts(raw: str) -> tuple[str, ...]:
+    """Comma-separated DNS names or IP addresses the self-signed certificate also covers."""
+    hosts: list[str] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        name = tls.parse_name(item)
+        if name is None:
+            raise SettingsError(
+                f"WEGENT_TLS_HOSTS: {item!r} is neither a DNS name nor an IP address"
+            )
+        hosts.append(name)
+    return tuple(dict.fromkeys(hosts))
 
 
 def _check_dsn(url: str) -> None:
