@@ -51,10 +51,11 @@ class KubernetesProtocol:
         """``document``: the service's whole OpenAPI document, which the group document is cut
         from (built on first use)."""
         self._document = document
-        routes = [r for r in build_routes() if r.family.name == "C" and r.kind is not None]
+        table = [r for r in build_routes() if r.kind is not None]
+        routes = [r for r in table if r.family.name == "C"]
         namespace_verbs = ["create", "delete", "get", "list"]
         self.discovery = discovery.Discovery(map(_operated, routes), namespace_verbs)
-        across = [r for r in build_routes() if r.family.name == "C-all" and r.kind is not None]
+        across = [r for r in table if r.family.name == "C-all"]
         self.reviewer = reviews.AccessReviewer(
             reviews.verb_routes(
                 [(_operated(r), r.opt, False) for r in routes]
