@@ -90,11 +90,13 @@ def test_given_files_with_two_workers(served_tls: TlsServer, folder: Path) -> No
             for _ in range(10):
                 assert https.get("/healthz").status_code == 200
                 assert http.get("/healthz").status_code == 200
-        workers = wait_for(lambda: worker_pids(server.log(), 2))
+        workers = wait_for(lambda: worker_pids(server.log(), 2), server.log)
         os.kill(workers[0], signal.SIGKILL)
-        wait_for(lambda: "died" in server.log())
-        wait_for(lambda: worker_pids(server.log(), 3))
-        wait_for(lambda: server.log().count("Application startup complete.") == 3)
+        wait_for(lambda: "died" in server.log(), server.log)
+        wait_for(lambda: worker_pids(server.log(), 3), server.log)
+        # A shared CI machine under coverage can take long to import and start a worker.
+        started = "Application startup complete."
+        wait_for(lambda: server.log().count(started) == 3, server.log, within=120)
         with server.client() as https:
             assert https.get("/readyz").status_code == 200
     assert server.process.returncode == 0, server.log()
@@ -106,14 +108,15 @@ def worker_pids(log: str, at_least: int) -> list[int]:
     return pids if len(pids) >= at_least else []
 
 
-def wait_for(probe: Callable[[], T], within: float = 30) -> T:
+def wait_for(probe: Callable[[], T], log: Callable[[], str], within: float = 60) -> T:
+    """``probe()`` once it is truthy; on time-out, fail with the server's log."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         value = probe()
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError("timed out")
+    raise AssertionError(f"timed out after {within}s; server log:\n{log()}")
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
