@@ -77,9 +77,11 @@ def create_app(settings: Settings | None = None) -> WegentApp:
         try:
             await migrate(db)
             await bootstrap_admin(services)
+            await services.watch.start()
             settle_garbage_collector()
             yield
         finally:
+            await services.watch.stop()
             await db.close()
 
     app = WegentApp(
@@ -110,7 +112,7 @@ def create_app(settings: Settings | None = None) -> WegentApp:
     app.state.db = db
     app.state.services = services
     app.state.kubernetes = kubernetes.KubernetesProtocol(lambda: app.openapi_schema.to_schema())
-    app.front = Front(app.framework, Dispatcher(resource_api), settings)
+    app.front = Front(app.framework, Dispatcher(resource_api), settings, wrote=services.watch.wrote)
     return app
 
 

@@ -20,6 +20,7 @@ from wegent.resources.references import References
 from wegent.resources.registry import KINDS
 from wegent.resources.secrets import SecretBox
 from wegent.settings import Settings
+from wegent.watch.hub import Hub
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Services:
     guard: PolicyGuard
     resources: dict[str, CRDService[Any]]
     batch: Batch
+    watch: Hub
 
     @classmethod
     def build(cls, settings: Settings, db: Database) -> Services:
@@ -43,6 +45,7 @@ class Services:
         passwords = Passwords(settings.argon2_profile)
         users = Users(db, passwords, tokens, access, settings.allow_registration)
         pager = Pager(settings.secret_key)
+        watch = Hub(db, access, settings)
         deps = ServiceDeps(
             db=db,
             access=access,
@@ -50,6 +53,7 @@ class Services:
             pager=pager,
             box=SecretBox(settings.secret_key),
             list_budget=settings.list_budget_bytes,
+            list_version=watch.list_version,
         )
         resources = {info.kind: info.service(info, deps) for info in KINDS}
         return cls(
@@ -62,4 +66,5 @@ class Services:
             guard=PolicyGuard(tokens, access),
             resources=resources,
             batch=Batch(db, resources),
+            watch=watch,
         )

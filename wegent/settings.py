@@ -53,6 +53,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_namespaces_per_user: int = 100
     body_timeout_s: float = 30.0
     list_budget_bytes: int = 8 * 1024 * 1024
+    # Watch (API.md §15): how long the change log keeps a change, how many watches one process
+    # serves, how many events a watch may fall behind, how often a bookmark is sent.
+    watch_retention_s: int = 300
+    watch_max: int = 10_000
+    watch_buffer: int = 1000
+    watch_bookmark_s: int = 30
     # HTTPS (API.md §14): a certificate and its key, given or generated (``tls_self_signed``).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
@@ -111,6 +117,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         list_budget_bytes=_int(
             env, "WEGENT_LIST_BUDGET_BYTES", 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024
         ),
+        watch_retention_s=_int(env, "WEGENT_WATCH_RETENTION_S", 300, 10, 7 * 24 * 3600),
+        watch_max=_int(env, "WEGENT_WATCH_MAX", 10_000, 0, 1_000_000),
+        watch_buffer=_int(env, "WEGENT_WATCH_BUFFER", 1000, 10, 1_000_000),
+        watch_bookmark_s=_int(env, "WEGENT_WATCH_BOOKMARK_S", 30, 1, 60),
     )
     # Last: a self-signed certificate is made only once every other setting is good.
     tls_settings = _tls(env, data_dir, settings.host, settings.port)

@@ -17,7 +17,16 @@ from wegent.db.migrate import migrate
 
 MakeDatabase = Callable[[], Awaitable[str]]
 MIGRATIONS = Path(__file__).parents[2] / "piccolo_migrations"
-TABLES = {"users", "login_failures", "namespaces", "namespace_members", "kinds", "tasks"}
+TABLES = {
+    "users",
+    "login_failures",
+    "namespaces",
+    "namespace_members",
+    "kinds",
+    "tasks",
+    "watch_changes",  # raw: written by triggers only (docs/watch.md)
+    "watch_state",
+}
 
 
 async def user_tables(db: Database) -> set[str]:

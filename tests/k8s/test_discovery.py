@@ -15,7 +15,7 @@ from wegent.resources.registry import KINDS
 pytestmark = pytest.mark.usefixtures("client")
 
 GROUP = "agent.wecode.io"
-VERBS = ["delete", "get", "list", "patch", "create", "update"]
+VERBS = ["delete", "get", "list", "patch", "create", "update", "watch"]
 
 
 async def got(

@@ -358,8 +358,3 @@ async def test_plain_json_first_in_accept_means_the_object(api: Api) -> None:
     got = await api.get("ghosts", "g", headers={"accept": f"application/json, {TABLE}"})
     assert got.json()["kind"] == "Ghost"
 
-
-async def test_watch_is_not_served_yet(api: Api) -> None:
-    refused = await api.list("ghosts", params={"watch": "true"})
-    assert refused.status_code == 405
-    assert refused.json()["reason"] == "MethodNotAllowed"

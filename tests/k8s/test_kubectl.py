@@ -8,8 +8,10 @@ and on CI); without it the module fails, it does not skip.
 from __future__ import annotations
 
 import json
+import queue
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,3 +228,47 @@ def test_auth_whoami_and_can_i(kubectl: Kubectl) -> None:
     assert refused.returncode == 1
     assert refused.stdout.startswith("no")
     assert kubectl("auth", "can-i", "get", "ghosts", "-n", "public").stdout.strip() == "yes"
+
+
+def test_get_watch(kubectl: Kubectl) -> None:
+    """``kubectl get -w``: the table, then a row per change, until it is stopped."""
+    assert KUBECTL is not None
+    watching = subprocess.Popen(
+        [
+            KUBECTL,
+            f"--kubeconfig={kubectl.kubeconfig}",
+            f"--cache-dir={kubectl.cache}",
+            "get",
+            "ghosts",
+            "-l",
+            "watch=kubectl",
+            "--watch",
+            "--output-watch-events",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(
+        target=lambda: [lines.put(line) for line in watching.stdout or ()], daemon=True
+    )
+    reader.start()
+    try:
+        watched = (
+            "apiVersion: agent.wecode.io/v1\nkind: Ghost\n"
+            "metadata: {name: watched, labels: {watch: kubectl}}\nspec: {systemPrompt: hi}\n"
+        )
+        kubectl("apply", "-f", "-", stdin=watched)
+        first = lines.get(timeout=30).split()
+        assert first == ["EVENT", "NAME", "SKILLS", "AGE"]
+        added = lines.get(timeout=30).split()
+        assert added[:2] == ["ADDED", "watched"]
+        kubectl("label", "ghost", "watched", "more=yes")
+        assert lines.get(timeout=30).split()[:2] == ["MODIFIED", "watched"]
+        kubectl("delete", "ghost", "watched")
+        assert lines.get(timeout=30).split()[:2] == ["DELETED", "watched"]
+    finally:
+        watching.terminate()
+        _, errors = watching.communicate(timeout=30)
+    assert "error" not in errors.lower(), errors

@@ -1,5 +1,5 @@
 """The official ``kubernetes`` Python client against the real service over HTTPS (API.md §14):
-its version API and its dynamic client's CRUD and paging, unmodified."""
+its version API, its dynamic client's CRUD and paging, and its watch, unmodified."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from kubernetes import client as k8s
+from kubernetes import watch
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 
@@ -97,3 +98,36 @@ def test_dynamic_paging(ghosts: Any) -> None:
     assert pages == 3
     everywhere = ghosts.get(label_selector="suite=python")  # across namespaces
     assert [item.metadata.name for item in everywhere.items] == names
+
+
+def test_watch_stream(api_client: k8s.ApiClient, ghosts: Any) -> None:
+    """``watch.Watch().stream`` over the custom objects API: the current objects, then what
+    is written meanwhile; it resumes by itself from the last version it saw."""
+
+    def watched(name: str) -> dict[str, Any]:
+        body = ghost(name)
+        body["metadata"]["labels"] = {"suite": "py-watch"}
+        return body
+
+    ghosts.create(body=watched("py-w1"), namespace=USER)
+    custom = k8s.CustomObjectsApi(api_client)
+    stream = watch.Watch().stream(
+        custom.list_namespaced_custom_object,
+        "agent.wecode.io",
+        "v1",
+        USER,
+        "ghosts",
+        label_selector="suite=py-watch",
+        field_selector=f"metadata.namespace={USER}",
+        timeout_seconds=20,
+    )
+    seen: list[tuple[str, str]] = []
+    for event in stream:
+        seen.append((event["type"], event["object"]["metadata"]["name"]))
+        if seen == [("ADDED", "py-w1")]:
+            ghosts.create(body=watched("py-w2"), namespace=USER)
+            ghosts.delete(name="py-w1", namespace=USER)
+        if len(seen) == 3:
+            break
+    assert seen == [("ADDED", "py-w1"), ("ADDED", "py-w2"), ("DELETED", "py-w1")]
+    ghosts.delete(name="py-w2", namespace=USER)

@@ -17,10 +17,12 @@ the database and the process separately.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import httpx
@@ -473,3 +475,67 @@ async def test_an_idle_connection_killed_by_the_server_is_never_a_500(
     # The database never went away: a dropped connection may cost a 503, never a 500.
     wrong = [a for a in answers if a.status_code != 200 and not is_unavailable(a)]
     assert not wrong, (wrong[0].status_code, wrong[0].text, unhandled_errors(service.stderr()))
+
+
+async def test_a_database_restart_ends_watch_streams_and_resuming_misses_nothing(
+    pg: Postgres, service: Service, http: httpx.AsyncClient
+) -> None:
+    """API.md §15: a restart of PostgreSQL ends every open watch (an ERROR event or the end of
+    the stream, never silence); the hub reconnects by itself, and a client resuming from the
+    last version it received gets every change made since — also those written while it was
+    away."""
+    account = await register(http)
+    h = account.headers
+    base = f"{objects(account)}"
+    first = (await http.post(base, json=ghost("first"), headers=h)).json()
+    events: list[dict[str, Any]] = []
+
+    async def read() -> None:
+        params = {"watch": "true", "resourceVersion": first["metadata"]["resourceVersion"]}
+        async with http.stream("GET", base, params=params, headers=h) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                if line:
+                    events.append(json.loads(line))
+
+    reader = asyncio.create_task(read())
+    second = (await http.post(base, json=ghost("second"), headers=h)).json()
+
+    async def delivered() -> bool:
+        return len(events) == 1
+
+    await eventually(delivered, ANSWER_BOUND_S, "the second ghost's event")
+    await pg.stop()
+    await asyncio.wait_for(reader, ANSWER_BOUND_S)  # the stream ended
+    assert events[0] == {"type": "ADDED", "object": second}
+    assert [e["type"] for e in events[1:]] in ([], ["ERROR"])
+    if events[1:]:
+        assert events[1]["object"]["code"] == 503
+    await pg.start()
+
+    async def writes() -> bool:
+        made = await http.post(base, json=ghost("third"), headers=h)
+        return made.status_code == 201
+
+    await eventually(writes, RECOVERY_BOUND_S, "a write after the restart")
+    third = (await http.get(f"{base}/third", headers=h)).json()
+    resumed: list[dict[str, Any]] = []
+
+    async def resume() -> bool:
+        params = {
+            "watch": "true",
+            "resourceVersion": second["metadata"]["resourceVersion"],
+            "timeoutSeconds": "2",
+        }
+        resumed.clear()
+        async with http.stream("GET", base, params=params, headers=h) as response:
+            if response.status_code != 200:
+                return False
+            async for line in response.aiter_lines():
+                if line:
+                    resumed.append(json.loads(line))
+        return True
+
+    await eventually(resume, RECOVERY_BOUND_S, "a watch after the restart")
+    assert resumed == [{"type": "ADDED", "object": third}]
+    assert unhandled_errors(service.stderr()) == []

@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
+from litestar import Litestar
 
 from tests.helpers import Account, register, status_body, unique
 from tests.resources.api import Api, assert_envelope, ghost, manifest, model, shell
@@ -184,9 +185,11 @@ async def test_unknown_plural_is_404(api: Api) -> None:
     assert response.json()["reason"] == "NotFound"
 
 
-async def test_list_is_ordered_by_name(api: Api) -> None:
+async def test_list_is_ordered_by_name(api: Api, app: Litestar) -> None:
     for name in ("b", "a", "C", "c"):
         await api.must_create("ghosts", ghost(name))
+    # A list's version is the watch's watermark (§15): once settled, the latest write's.
+    await app.state.services.watch.settle()
     response = await api.list("ghosts")
     assert response.status_code == 200
     body = response.json()

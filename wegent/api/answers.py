@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any, NamedTuple, Protocol, cast
 
-from litestar.types import Send
+from litestar.types import Receive, Scope, Send
 
 from wegent.api.errors import error_for, status_body
 
@@ -16,10 +19,24 @@ JSON = (b"content-type", b"application/json")
 MAX_WARNINGS = 20
 
 
+#: Where the front layer puts, for a request it counts as in flight, the function that stops
+#: counting it: a stream (a watch) may last half an hour and must not hold a place meanwhile.
+LEAVE_KEY = "wegent.leave"
+
+
+class Stream(Protocol):
+    """An answer sent as it is made (a watch, API.md §15)."""
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
 class Answer(NamedTuple):
     status: int
     body: bytes
     headers: Headers
+    stream: Stream | None = None
 
 
 def answer(status: int, body: bytes, warnings: list[str] | None = None) -> Answer:
@@ -49,6 +66,47 @@ def error_answer(exc: Exception) -> Answer:
     error = error_for(exc)
     headers = [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
     return Answer(error.code, status_body(error), [JSON, *headers])
+
+
+async def respond(scope: Scope, receive: Receive, send: Send, given: Answer) -> None:
+    """Send an answer, whole or streamed."""
+    if given.stream is None:
+        await send_answer(send, given.status, given.body, given.headers)
+    else:
+        await send_stream(scope, receive, send, given.status, given.headers, given.stream)
+
+
+async def send_stream(
+    scope: Scope, receive: Receive, send: Send, status: int, headers: Headers, stream: Stream
+) -> None:
+    """Send ``stream`` chunk by chunk (HTTP/1.1 chunked) until it ends or the client leaves;
+    the request stops counting as in flight once its head is sent."""
+    try:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        leave = cast(Callable[[], None] | None, scope.get(LEAVE_KEY))
+        if leave is not None:
+            leave()
+
+        async def pump() -> None:
+            async for chunk in stream.chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        async def gone() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        pumping, watching = asyncio.ensure_future(pump()), asyncio.ensure_future(gone())
+        try:
+            await asyncio.wait((pumping, watching), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pumping, watching):
+                task.cancel()
+            for task in (pumping, watching):
+                with contextlib.suppress(asyncio.CancelledError, OSError):
+                    await task
+    finally:
+        stream.close()
 
 
 async def send_answer(send: Send, status: int, body: bytes, headers: Headers) -> None:

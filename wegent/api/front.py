@@ -18,11 +18,12 @@ A new concern that must see every request (request ids, metrics, access logs) go
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from litestar.types import ASGIApp
 
-from wegent.api.answers import error_answer, send_answer
+from wegent.api.answers import LEAVE_KEY, error_answer, respond, send_answer
 from wegent.api.cors import Cors
 from wegent.api.dispatch import Dispatcher
 from wegent.api.limits import Busy, InFlight, refuse
@@ -37,6 +38,7 @@ Receive = Any
 Send = Any
 QUERY_KEY = "wegent.query"
 _CLOSE = (b"connection", b"close")
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -69,8 +71,16 @@ class Disconnected(Exception):
 class Front:
     """The ASGI app the server runs: this layer, then the fast door or the framework."""
 
-    def __init__(self, framework: ASGIApp, dispatcher: Dispatcher, settings: Settings) -> None:
+    def __init__(
+        self,
+        framework: ASGIApp,
+        dispatcher: Dispatcher,
+        settings: Settings,
+        *,
+        wrote: Callable[[], None] = lambda: None,
+    ) -> None:
         self.framework = framework
+        self.wrote = wrote  # told after every request that may have written (the watch hub)
         self.dispatcher = dispatcher
         self.fast = True  # tests switch the fast door off: the framework then answers alone
         self.in_flight = InFlight(settings.max_in_flight)
@@ -86,14 +96,14 @@ class Front:
             raw_query = scope["query_string"]
             query = parse_query(raw_query) if raw_query else {}
         except ApiError as error:
-            await send_answer(send, *error_answer(error))
+            await respond(scope, receive, send, error_answer(error))
             return
         scope[QUERY_KEY] = query
         if self.cors is not None and (origin := header(scope, b"origin")) is not None:
             method = header(scope, b"access-control-request-method")
             if scope["method"] == "OPTIONS" and method is not None:
                 asked = header(scope, b"access-control-request-headers")
-                await send_answer(send, *self.cors.preflight(origin, method, asked))
+                await respond(scope, receive, send, self.cors.preflight(origin, method, asked))
                 return
             send = self.cors.wrap(send, origin)
         headers = request_headers(scope)
@@ -110,11 +120,20 @@ class Front:
         except Busy:
             await refuse(send)
             return
+
+        def leave() -> None:
+            nonlocal counted
+            if counted:
+                counted = False
+                self.in_flight.leave()
+
+        scope[LEAVE_KEY] = leave
         try:
             await self._answer(scope, receive, send, headers, body)
         finally:
-            if counted:
-                self.in_flight.leave()
+            leave()
+            if scope["method"] not in _SAFE:
+                self.wrote()
 
     async def _answer(
         self,
@@ -133,7 +152,7 @@ class Front:
             route, Incoming(scope[QUERY_KEY], headers, body or b"", namespace, name)
         )
         self.dispatcher.answered += 1
-        await send_answer(send, *answer)
+        await respond(scope, receive, send, answer)
 
     def _announced(self, headers: dict[bytes, str]) -> bool:
         """Whether the request announces a body (HTTP/1.1: a length or chunked transfer); 413

@@ -16,6 +16,7 @@ from litestar import Request, get, post
 from litestar.response import Response
 
 from wegent.api import namespaces
+from wegent.api import params as p
 from wegent.api.markers import AnyRequest, ServicesDep
 from wegent.api.operations import Route, build_routes
 from wegent.auth.policy import policy, principal_of
@@ -40,7 +41,11 @@ def _operated(route: Route) -> discovery.Operated:
     assert route.kind is not None
     operation = route.operation
     return discovery.Operated(
-        route.kind.plural, operation.method, operation.target, operation.suffix
+        route.kind.plural,
+        operation.method,
+        operation.target,
+        operation.suffix,
+        watch=p.WATCH in operation.params,
     )
 
 

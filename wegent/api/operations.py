@@ -24,10 +24,10 @@ import msgspec
 
 from wegent.api import params as p
 from wegent.api import tables
-from wegent.api.answers import Answer, answer, error_answer
+from wegent.api.answers import JSON, Answer, answer, error_answer
 from wegent.api.bodies import check_media_type
 from wegent.auth.policy import Policy, policy
-from wegent.errors import BadRequest, Expired, MethodNotAllowed
+from wegent.errors import BadRequest, Expired
 from wegent.k8s.bodies import MEDIA_TYPES as DELETE_OPTIONS_TYPES
 from wegent.k8s.bodies import delete_options
 from wegent.names import is_name
@@ -39,6 +39,7 @@ from wegent.resources.patching import ACCEPTED as PATCH_TYPES
 from wegent.resources.patching import patch_of
 from wegent.resources.registry import KINDS, KindInfo
 from wegent.resources.tasks import StatusUpdate, TaskService, TaskWithStatus
+from wegent.watch.stream import MAX_WATCH_S, Options
 
 if TYPE_CHECKING:
     from wegent.container import Services
@@ -258,12 +259,9 @@ def exact_version(listed: bytes, version: str) -> None:
         raise Expired(f"too old resource version: {version} ({now})")
 
 
-async def _list(call: Call) -> Answer:
+def _list_query(call: Call) -> ListQuery:
     values = call.params
-    if call.incoming.query.get("watch") in p.TRUE:
-        raise MethodNotAllowed("watch is not supported on this server yet")
-    check_versions(values)
-    query = ListQuery(
+    return ListQuery(
         limit=values["limit"],
         continue_token=values["continue"],
         label_selector=values["labelSelector"],
@@ -276,7 +274,16 @@ async def _list(call: Call) -> Answer:
         ),
         field_selector=values["fieldSelector"],
     )
-    listed = await call.service.list_objects(call.caller, query, reveal=values["reveal"])
+
+
+async def _list(call: Call) -> Answer:
+    values = call.params
+    if values["watch"]:
+        return await _watch(call)
+    check_versions(values)
+    listed = await call.service.list_objects(
+        call.caller, _list_query(call), reveal=values["reveal"]
+    )
     if values["resourceVersionMatch"] == "Exact":
         exact_version(listed, values["resourceVersion"])
     version = tables.wanted(call.incoming.headers.get(b"accept"))
@@ -284,6 +291,53 @@ async def _list(call: Call) -> Answer:
         shown = tables.list_table(call.kind.columns, listed, values["includeObject"], version)
         return answer(200, shown)
     return answer(200, listed)
+
+
+async def _watch(call: Call) -> Answer:
+    """§15: the list's changes as a stream of events."""
+    options = watch_options(call.params, call.incoming.headers.get(b"accept"))
+    interest = await call.service.interest(call.caller, _list_query(call))
+    namespace = None if call.params["allNamespaces"] else call.caller.namespace
+    await call.api.services.watch.ready()
+    watch = call.api.services.watch.open(
+        call.kind, interest, call.caller.principal, namespace, options
+    )
+    return Answer(200, b"", [JSON], watch)
+
+
+def watch_options(values: dict[str, Any], accept: str | None) -> Options:
+    """A watch's parameters, checked as the Kubernetes API server checks them."""
+    send, match = values["sendInitialEvents"], values["resourceVersionMatch"]
+    if send is None and match is not None:
+        raise BadRequest(
+            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+        )
+    if send is not None and match != "NotOlderThan":
+        raise BadRequest(
+            "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to "
+            '"NotOlderThan"'
+        )
+    if send and not values["allowWatchBookmarks"]:
+        raise BadRequest("sendInitialEvents requires setting allowWatchBookmarks to true")
+    for refused, why in (
+        ("continue", "a watch is not paged"),
+        ("deleted", "the trash is not watched"),
+        ("reveal", "watch events never show secrets"),
+    ):
+        if values[refused]:
+            raise BadRequest(f"{refused} is not supported with watch: {why}")
+    version = values["resourceVersion"]
+    start = int(version) if version not in (None, "", "0") else None
+    timeout = values["timeoutSeconds"] or MAX_WATCH_S
+    return Options(
+        start=None if send else start,
+        initial=bool(send) or (send is None and start is None),
+        initial_end=bool(send),
+        bookmarks=values["allowWatchBookmarks"],
+        timeout_s=min(timeout, MAX_WATCH_S),
+        table=tables.wanted(accept),
+        include_object=values["includeObject"],
+    )
 
 
 async def _get(call: Call) -> Answer:
@@ -454,6 +508,9 @@ _LIST = (
     p.RESOURCE_VERSION_MATCH,
     p.TIMEOUT_SECONDS,
     p.INCLUDE_OBJECT,
+    p.WATCH,
+    p.ALLOW_WATCH_BOOKMARKS,
+    p.SEND_INITIAL_EVENTS,
 )
 _KUBERNETES = (FAMILY_C,)
 

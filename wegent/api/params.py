@@ -63,6 +63,12 @@ def boolean(name: str, description: str = "") -> Param:
     return Param(name, parse, False, {"type": "boolean"}, description)
 
 
+def optional_boolean(name: str, description: str = "") -> Param:
+    """A boolean whose absence means something of its own (the default is None)."""
+    given = boolean(name, description)
+    return Param(name, given.parse, None, given.schema, description)
+
+
 def integer(name: str, low: int, high: int, default: int | None, description: str = "") -> Param:
     def parse(raw: str) -> int:
         if _DIGITS.fullmatch(raw) and low <= (value := int(raw)) <= high:
@@ -193,7 +199,22 @@ RESOURCE_VERSION_MATCH = choice(
     ("NotOlderThan", "Exact"),
     "How resourceVersion is compared; Exact needs the version the collection is at now",
 )
-TIMEOUT_SECONDS = integer("timeoutSeconds", 0, 2**31 - 1, None, "Accepted; a list is not held")
+TIMEOUT_SECONDS = integer(
+    "timeoutSeconds",
+    0,
+    2**31 - 1,
+    None,
+    "A watch ends after this long (at most, and by default, 1800); a list is not held",
+)
+WATCH = boolean("watch", "Stream the changes instead of answering a list (API.md §15)")
+ALLOW_WATCH_BOOKMARKS = boolean(
+    "allowWatchBookmarks", "A watch also sends BOOKMARK events (at least once a minute)"
+)
+SEND_INITIAL_EVENTS = optional_boolean(
+    "sendInitialEvents",
+    "A watch first sends the current objects, then a BOOKMARK marking their end "
+    "(with resourceVersionMatch=NotOlderThan and allowWatchBookmarks=true)",
+)
 INCLUDE_OBJECT = choice(
     "includeObject",
     ("", "None", "Metadata", "Object"),

@@ -16,7 +16,7 @@ from litestar import Request
 from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from wegent.api.answers import send_answer
+from wegent.api.answers import respond
 from wegent.api.front import QUERY_KEY, request_headers
 from wegent.api.operations import Incoming, ResourceApi, Route
 
@@ -37,10 +37,10 @@ def _handler(api: ResourceApi, route: Route) -> HTTPRouteHandler:
         )
         answer = await api.serve(route, incoming)
 
-        async def respond(scope: Scope, receive: Receive, send: Send) -> None:
-            await send_answer(send, *answer)
+        async def reply(scope: Scope, receive: Receive, send: Send) -> None:
+            await respond(scope, receive, send, answer)
 
-        return respond
+        return reply
 
     path = route.path.replace("{namespace}", "{namespace:str}").replace("{name}", "{name:str}")
     return HTTPRouteHandler(

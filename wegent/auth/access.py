@@ -29,6 +29,18 @@ _ROLE = (
     "WHERE n.name = $1 AND m.member = $2"
 )
 
+_ACTIVE_USER = "SELECT id, username, role FROM users WHERE id = $1 AND is_active"
+_MEMBER_OF = (
+    "SELECT n.name FROM namespace_members m JOIN namespaces n ON n.id = m.namespace "
+    "WHERE m.member = $1"
+)
+
+
+async def _readable(conn: asyncpg.Connection, user_id: int) -> list[str]:
+    """The namespaces a user who is not an admin reads: the shared ones and its own roles'."""
+    rows = await conn.fetch(_MEMBER_OF, user_id)
+    return sorted({*SHARED, *(r["name"] for r in rows)})
+
 
 class Principal(msgspec.Struct, frozen=True):
     """The authenticated caller as the server's records describe it now."""
@@ -55,10 +67,7 @@ class Access:
         cached = self._users.get(claims.user_id)
         if cached is MISSING:  # unknown and disabled users are remembered too, as None
             async with self._db.acquire() as conn:
-                row = await conn.fetchrow(
-                    "SELECT id, username, role FROM users WHERE id = $1 AND is_active",
-                    claims.user_id,
-                )
+                row = await conn.fetchrow(_ACTIVE_USER, claims.user_id)
             cached = Principal(row["id"], row["username"], row["role"]) if row else None
             self._users.put(claims.user_id, cached)
         if cached is None or cached.username != claims.username:
@@ -119,12 +128,19 @@ class Access:
         if principal.is_admin:
             return None
         async with self._db.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT n.name FROM namespace_members m JOIN namespaces n ON n.id = m.namespace "
-                "WHERE m.member = $1",
-                principal.id,
-            )
-        return sorted({*SHARED, *(r["name"] for r in rows)})
+            return await _readable(conn, principal.id)
+
+    async def current(self, user_id: int) -> tuple[Principal | None, list[str] | None]:
+        """The user as the records say now, uncached (None when gone or disabled), and what
+        it may read (as :meth:`readable`): open watches re-check their callers with it."""
+        async with self._db.acquire() as conn:
+            row = await conn.fetchrow(_ACTIVE_USER, user_id)
+            if row is None:
+                return None, []
+            principal = Principal(row["id"], row["username"], row["role"])
+            if principal.is_admin:
+                return principal, None
+            return principal, await _readable(conn, user_id)
 
     def forget_user(self, user_id: int) -> None:
         self._users.invalidate(user_id)

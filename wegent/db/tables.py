@@ -1,7 +1,9 @@
 """Piccolo tables: the schema of record. Migrations in ``piccolo_migrations/`` follow them.
 
 What Piccolo cannot express (partial unique indexes, GIN indexes, the resource-version sequence,
-byte-order collation) lives in raw steps of the migrations.
+byte-order collation) lives in raw steps of the migrations, and so do the watch's tables
+(``watch_changes``, ``watch_state``): triggers write them and the watch hub reads them with
+its own SQL (docs/watch.md); no Python code writes a row of them.
 """
 
 from piccolo.columns import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, cast
@@ -41,6 +41,7 @@ from wegent.resources.references import Reference, References, ref_key, referenc
 from wegent.resources.secrets import SecretBox, open_spec, seal_spec
 from wegent.resources.selectors import parse_selector
 from wegent.resources.store import Statements, list_statement, wire_list
+from wegent.watch.changes import Interest
 
 if TYPE_CHECKING:
     from wegent.resources.registry import KindInfo
@@ -91,6 +92,8 @@ class ServiceDeps:
     pager: Pager
     box: SecretBox
     list_budget: int  # bytes of items per list page (API.md §7)
+    #: A list's resourceVersion, taken before its rows are read (the watch's watermark, §15).
+    list_version: Callable[[], Awaitable[int]]
 
 
 class Caller(NamedTuple):
@@ -178,6 +181,7 @@ class CRDService(Generic[SpecT]):
         )
         after = self._pager.decode(query.continue_token, scope) if query.continue_token else None
         filters = [(column, "=", value) for column, value in query.filters] + list(fields.terms)
+        version = await self.deps.list_version()  # before the rows: see Hub.list_version
         for quick in (True, False):  # the second only when a page holds a large object
             sql, params = list_statement(
                 self.info.table,
@@ -203,12 +207,25 @@ class CRDService(Generic[SpecT]):
             items = items[: len(page)]
         if reveal:
             items = [self._revealed(row) for row in page]
-        version = max([row[1] for row in page], default=0)
         token = None
         if len(page) < len(rows):  # more rows follow the page
             key = msgspec.json.decode(rows[len(page) - 1]["body"], type=_Key).metadata
             token = self._pager.encode(scope, key.name, key.uid)
         return wire_list(self.kind, cast(list[bytes], items), token, version)
+
+    async def interest(self, caller: Caller, query: ListQuery) -> Interest:
+        """What a watch of this list shows (API.md §15): the list's namespaces, selectors and
+        filters, checked as the list checks them."""
+        selector = parse_selector(query.label_selector or "")
+        fields = parse_field_selector(query.field_selector or "")
+        namespaces = await self._list_namespaces(caller, query.all_namespaces)
+        return Interest(
+            self.kind,
+            None if namespaces is None else frozenset(namespaces),
+            selector,
+            fields.terms,
+            query.filters,
+        )
 
     async def _check_reveal(self, caller: Caller, reveal: bool) -> None:
         """Secrets are shown only to those who may edit the namespace (§8)."""

@@ -5,6 +5,9 @@ from the row's own columns whenever the row is written (``wegent_render``, see t
 migrations). So a GET is one column of one row sent as is, and a list page is those bytes
 joined; nothing is assembled per row, in SQL or in Python. Every statement serves both
 ``kinds`` and ``tasks`` (the table name is the only difference).
+
+Every write's ``resource_version`` is taken by the tables' ``wegent_stamp`` trigger, never
+here: the watch's ordering proof needs it taken after the transaction id (docs/watch.md).
 """
 
 from __future__ import annotations
@@ -46,10 +49,10 @@ class Statements:
             stored_spec=f"SELECT spec::text FROM {table} WHERE {LIVE}",
             insert=(
                 f"INSERT INTO {table} (uid, kind, namespace, name, display_name, labels, "
-                "annotations, spec, shown_spec, status, refs, resource_version, generation, "
+                "annotations, spec, shown_spec, status, refs, generation, "
                 "created_by, updated_by, created_at, updated_at) VALUES (gen_random_uuid(), $1, "
                 "$2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, "
-                "nextval('resource_version_seq'), 1, $11, $11, now(), now()) "
+                "1, $11, $11, now(), now()) "
                 "ON CONFLICT (kind, namespace, name) WHERE deleted_at IS NULL DO NOTHING "
                 "RETURNING body"
             ),
@@ -65,7 +68,6 @@ class Statements:
                 f"upd AS (UPDATE {table} t SET display_name = $4, "
                 "labels = $5::jsonb, annotations = $6::jsonb, spec = $7::jsonb, "
                 "shown_spec = $8::jsonb, refs = $9::jsonb, "
-                "resource_version = nextval('resource_version_seq'), "
                 "generation = t.generation + CASE WHEN cur.same_spec THEN 0 ELSE 1 END, "
                 "updated_by = $10, updated_at = now() FROM cur WHERE t.id = cur.id "
                 "AND NOT cur.same AND ($11::bigint IS NULL OR cur.resource_version = $11) "
@@ -82,8 +84,8 @@ class Statements:
             # deleting the namespace takes the row's exclusive lock: they cannot cross.
             lock_namespace="SELECT id FROM namespaces WHERE name = $1 FOR KEY SHARE",
             soft_delete=(
-                f"UPDATE {table} SET deleted_at = now(), deleted_by = $2, "
-                "resource_version = nextval('resource_version_seq') WHERE id = $1 RETURNING body"
+                f"UPDATE {table} SET deleted_at = now(), deleted_by = $2 "
+                "WHERE id = $1 RETURNING body"
             ),
             referrers=(
                 "(SELECT kind, namespace, name FROM kinds WHERE refs @> $1::jsonb "
@@ -98,7 +100,7 @@ class Statements:
             ),
             restore=(
                 f"UPDATE {table} SET deleted_at = NULL, deleted_by = NULL, updated_by = $2, "
-                "resource_version = nextval('resource_version_seq'), updated_at = now() "
+                "updated_at = now() "
                 "WHERE id = $1 RETURNING body"
             ),
             # Who holds an exclusive field (API.md §2: the namespace's default Device).
@@ -143,25 +145,11 @@ def list_statement(
     without its body: it only tells that the page ends before it. A window over whole rows
     costs about as much as the rest of the statement, hence the two.
     """
-    params: list[Any] = [kind]
-    where = ["kind = $1", "deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"]
-    if namespaces is not None and len(namespaces) == 1:
-        params.append(namespaces[0])
-        where.append(f"namespace = ${len(params)}")
-    elif namespaces is not None:
-        params.append(namespaces)
-        where.append(f"namespace = ANY(${len(params)}::text[])")
-    for column, op, value in filters:
-        params.append(value)
-        where.append(f"{column} {op} ${len(params)}")
+    where, params = _where(kind, namespaces, deleted, filters, selector)
     if after is not None:
         params += list(after)
         n, u = len(params) - 1, len(params)
         where.append(f"name >= ${n} AND (name, uid) > (${n}, ${u}::uuid)")
-    fragment, selector_params = selector.sql("labels", len(params) + 1)
-    if selector_params:
-        where.append(fragment)
-        params += selector_params
     params += [limit, budget // max(limit - 1, 1) if quick else budget]
     spec = ", spec::text AS spec" if revealed else ""
     page = f"FROM {table} WHERE {' AND '.join(where)} ORDER BY name, uid LIMIT ${len(params) - 1}"
@@ -182,9 +170,52 @@ def list_statement(
     return sql, params
 
 
-def wire_list(kind: str, items: list[bytes], continue_: str | None, version: int = 0) -> bytes:
-    """``{Kind}List`` from answered objects; its resourceVersion is the highest among its items
-    ("0" when empty)."""
+def whole_list_statement(
+    table: str,
+    kind: str,
+    namespaces: list[str] | None,
+    *,
+    selector: Selector,
+    filters: list[tuple[str, str, str]],
+) -> tuple[str, list[Any]]:
+    """Every live object a list shows, unpaged, with what a watch's first events need:
+    (uid, name, resource_version, body)."""
+    where, params = _where(kind, namespaces, False, filters, selector)
+    sql = (
+        f"SELECT uid::text, name, resource_version, body FROM {table} "
+        f"WHERE {' AND '.join(where)} ORDER BY name, uid"
+    )
+    return sql, params
+
+
+def _where(
+    kind: str,
+    namespaces: list[str] | None,
+    deleted: bool,
+    filters: list[tuple[str, str, str]],
+    selector: Selector,
+) -> tuple[list[str], list[Any]]:
+    """A list's conditions and their parameters (see :func:`list_statement`)."""
+    params: list[Any] = [kind]
+    where = ["kind = $1", "deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"]
+    if namespaces is not None and len(namespaces) == 1:
+        params.append(namespaces[0])
+        where.append(f"namespace = ${len(params)}")
+    elif namespaces is not None:
+        params.append(namespaces)
+        where.append(f"namespace = ANY(${len(params)}::text[])")
+    for column, op, value in filters:
+        params.append(value)
+        where.append(f"{column} {op} ${len(params)}")
+    fragment, selector_params = selector.sql("labels", len(params) + 1)
+    if selector_params:
+        where.append(fragment)
+        params += selector_params
+    return where, params
+
+
+def wire_list(kind: str, items: list[bytes], continue_: str | None, version: int) -> bytes:
+    """``{Kind}List`` from answered objects, at ``version`` (a safe start for a watch, §15)."""
     token = f',"continue":"{continue_}"' if continue_ else ""
     head = (
         f'{{"apiVersion":"{API_VERSION}","kind":"{kind}List",'

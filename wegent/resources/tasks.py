@@ -66,7 +66,7 @@ _LOCK = (
     "AND namespace = $1 AND name = $2 AND deleted_at IS NULL FOR UPDATE"
 )
 _MOVE = (
-    "UPDATE tasks SET status = $2::jsonb, resource_version = nextval('resource_version_seq'), "
+    "UPDATE tasks SET status = $2::jsonb, "
     "updated_by = $3, updated_at = now() WHERE id = $1 RETURNING body"
 )
 _ACTIVE_SPEC = (

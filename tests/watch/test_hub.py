@@ -1,0 +1,62 @@
+"""The hub and the watermark in process: bounds and ordering that a stream cannot show."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+from litestar import Litestar
+
+from tests.helpers import Account
+from tests.resources.api import ghost
+from wegent.auth.access import Principal
+from wegent.resources.registry import BY_KIND
+from wegent.resources.selectors import parse_selector
+from wegent.watch.changes import Interest
+from wegent.watch.stream import Options
+from wegent.watch.watermark import MAX_MARKS, Watermark
+
+
+async def test_a_watch_that_does_not_read_is_dropped_not_waited_for(
+    app: Litestar, client: httpx.AsyncClient, alice: Account, conn: asyncpg.Connection
+) -> None:
+    hub = app.state.services.watch
+    user_id = await conn.fetchval("SELECT id FROM users WHERE username = $1", alice.username)
+    namespace = alice.username
+    watch = hub.open(
+        BY_KIND["Ghost"],
+        Interest("Ghost", frozenset({namespace}), parse_selector("")),
+        Principal(user_id, alice.username, "user"),
+        namespace,
+        Options(start=None, initial=False, initial_end=False, bookmarks=False, timeout_s=60),
+    )
+    watch.bound = 3
+    watching = hub.watching
+    for i in range(5):  # nobody reads the stream meanwhile
+        created = await client.post(
+            f"/api/v1/namespaces/{namespace}/ghosts", json=ghost(f"g{i}"), headers=alice.headers
+        )
+        assert created.status_code == 201, created.text
+    await hub.settle()
+    assert hub.watching == watching - 1
+    assert [chunk async for chunk in watch.chunks()] == []  # it ends; its client resumes
+    watch.close()
+    assert hub.watching == watching - 1
+
+
+def test_the_watermark_waits_for_every_transaction_that_could_hold_a_lower_version() -> None:
+    mark = Watermark()
+    assert mark.advance(10, frozenset()) == 10  # nothing running: everything up to 10
+    assert mark.advance(20, frozenset({7})) == 10  # 7 may hold a version <= 20
+    assert mark.advance(30, frozenset({7, 8})) == 10
+    assert mark.advance(40, frozenset({8})) == 20  # 7 is done: the mark it held settles
+    assert mark.advance(50, frozenset({8})) == 20
+    assert mark.advance(45, frozenset()) == 50  # it never goes back
+    assert mark.pending == 0
+
+
+def test_a_long_transaction_keeps_a_bounded_number_of_marks() -> None:
+    mark = Watermark()
+    for version in range(1, 10 * MAX_MARKS):
+        assert mark.advance(version, frozenset({1})) == 0
+        assert mark.pending <= MAX_MARKS
+    assert mark.advance(10 * MAX_MARKS, frozenset()) == 10 * MAX_MARKS

@@ -1,0 +1,331 @@
+"""The hub: one per process, it reads the change log and hands every change to the watches.
+
+One dedicated connection (never a pooled one) per process does all of the watch's database
+work: it ``LISTEN``s on ``wegent_watch``, and *polls*: read the sequence's ``last_value``, take a
+snapshot, move the watermark (``wegent.watch.watermark``), read the log's new rows up to it and
+offer each to the watches of its kind. A poll runs when a notification arrives, when this
+process has just answered a write (it then also ``NOTIFY``s the other processes), every
+:data:`BUSY_POLL_S` while the watermark waits for running transactions, and every
+:data:`IDLE_POLL_S` otherwise (writes by processes that do not notify, such as the CLI).
+
+Notifications are sent after a write, from here, and not by a trigger inside the writing
+transaction: a transaction that notifies holds a database-wide lock from its pre-commit to its
+end, which would put every write's commit in one line (docs/decisions.md).
+
+Each watch holds a bounded queue; the hub never waits for a watch. One that falls behind by
+more than its bound is dropped: its stream ends, and its client resumes from the last version
+it received. When the connection is lost, every stream ends with an ERROR event (503), the hub
+reconnects by itself, and clients resume from their last version: the log still holds what
+they missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+import asyncpg
+
+from wegent.auth.access import Access, Principal
+from wegent.db.engine import Database
+from wegent.errors import ApiError, Expired, ServiceUnavailable, TooManyRequests
+from wegent.resources.registry import KindInfo
+from wegent.settings import Settings
+from wegent.watch.changes import PAGE, READ, Change, Interest
+from wegent.watch.stream import Options, Watch
+from wegent.watch.wake import wait_set
+from wegent.watch.watermark import Watermark
+
+log = logging.getLogger("wegent.watch")
+
+CHANNEL = "wegent_watch"
+APPLICATION = "wegent-watch"  # the listener's application_name, for operators
+IDLE_POLL_S = 1.0
+BUSY_POLL_S = 0.02
+PRUNE_EVERY_S = 30.0
+READY_WITHIN_S = 10.0
+LAST_VALUE = "SELECT last_value FROM resource_version_seq"
+# The transactions running at this statement's snapshot, of this database only (see
+# wegent.watch.watermark); pg_stat_activity shows 32-bit ids, the snapshot 64-bit ones.
+STATE = (
+    "SELECT ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(pg_current_snapshot()) x "
+    "WHERE x::text::bigint % 4294967296 IN (SELECT backend_xid::text::bigint "
+    "FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL)), "
+    "horizon, access FROM watch_state"
+)
+# The oldest changes, once below the watermark and older than the retention, go; the
+# horizon moves to the highest one that went, in the same statement.
+PRUNE = (
+    "WITH cut AS (SELECT max(rv) AS rv FROM (SELECT rv FROM watch_changes WHERE rv <= $1 "
+    "AND at < now() - $2 * interval '1 second' ORDER BY rv LIMIT 10000) oldest), "
+    "gone AS (DELETE FROM watch_changes WHERE rv <= (SELECT rv FROM cut) RETURNING rv) "
+    "UPDATE watch_state SET horizon = greatest(horizon, (SELECT max(rv) FROM gone)) "
+    "WHERE EXISTS (SELECT 1 FROM gone)"
+)
+LOST = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+
+class Hub:
+    """The process's change reader and its watches (see the module docstring)."""
+
+    def __init__(
+        self,
+        db: Database,
+        access: Access,
+        settings: Settings,
+    ) -> None:
+        self._db = db
+        self.access = access
+        self.retention_s = settings.watch_retention_s
+        self.max_watches = settings.watch_max
+        self.buffer = settings.watch_buffer
+        self.bookmark_s = settings.watch_bookmark_s
+        #: Every change at or below it has been offered to every watch (the watermark).
+        self.version = 0
+        self._watermark = Watermark()
+        self._conn: asyncpg.Connection | None = None
+        self._pid = 0
+        self._lock = asyncio.Lock()  # one statement at a time on the connection
+        self._ready = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._wrote = False  # this process answered a write since the last poll
+        # By (kind, namespace), None for a watch across namespaces: a change is offered only
+        # to the watches of its kind and namespace, and to those across namespaces.
+        self._watches: dict[tuple[str, str | None], set[Watch]] = defaultdict(set)
+        self._waiting: set[Watch] = set()  # watches waiting for the watermark to pass a version
+        self._count = 0
+        self._access_count: int | None = None
+        self._pruned = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- life ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start polling; return once the watermark is known (or after a few seconds)."""
+        self._task = asyncio.create_task(self._run(), name="wegent-watch-hub")
+        await wait_set(self._ready, READY_WITHIN_S)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._end_all(None)
+        await self._close()
+
+    async def list_version(self) -> int:
+        """A list's resourceVersion: a watch from it misses nothing the list does not show.
+
+        Every change at or below the watermark was committed (or abandoned) before any list
+        that starts now takes its snapshot, so the list shows it.
+        """
+        await self.ready()
+        return self.version
+
+    async def ready(self) -> None:
+        """Wait (a few seconds at most, then 503) for the hub to be reading the log: after a
+        start or a reconnection."""
+        await wait_set(self._ready, READY_WITHIN_S)
+        if not self._ready.is_set():
+            raise ServiceUnavailable("the change log cannot be read now; try again", retry_after=1)
+
+    async def settle(self, within: float = 10.0) -> int:
+        """Wait until every version taken so far is settled and offered (tests and tools that
+        need "everything written so far"); answers the watermark."""
+        async with self._db.acquire() as conn:
+            target = int(await conn.fetchval(LAST_VALUE))
+        async with asyncio.timeout(within):
+            while self.version < target:
+                self._wake.set()
+                await asyncio.sleep(0.005)
+        return self.version
+
+    def wrote(self) -> None:
+        """This process answered a write: poll now, and tell the other processes."""
+        self._wrote = True
+        self._wake.set()
+
+    # -- watches -------------------------------------------------------------------------------
+
+    def open(
+        self,
+        info: KindInfo,
+        interest: Interest,
+        principal: Principal,
+        namespace: str | None,
+        options: Options,
+    ) -> Watch:
+        """A new watch, registered (see :class:`Watch`)."""
+        return Watch(
+            self,
+            self._db,
+            info,
+            interest,
+            principal,
+            namespace,
+            options,
+            bound=self.buffer,
+            bookmark_s=self.bookmark_s,
+        )
+
+    def register(self, watch: Watch) -> int:
+        """Offer ``watch`` every change above the returned version, from now on."""
+        if not self._ready.is_set():
+            raise ServiceUnavailable("the change log cannot be read now; try again", retry_after=1)
+        if self._count >= self.max_watches:
+            raise TooManyRequests("too many watches on this server; try again", retry_after=5)
+        self._watches[watch.key].add(watch)
+        self._count += 1
+        return self.version
+
+    def unregister(self, watch: Watch) -> None:
+        self._waiting.discard(watch)
+        watches = self._watches.get(watch.key)
+        if watches is not None and watch in watches:
+            watches.discard(watch)
+            self._count -= 1
+            if not watches:
+                del self._watches[watch.key]
+
+    def wait_for_version(self, watch: Watch, waiting: bool) -> None:
+        """``watch`` wants (or no longer wants) to be woken when the watermark moves."""
+        if waiting:
+            self._waiting.add(watch)
+        else:
+            self._waiting.discard(watch)
+
+    def end(self, watch: Watch, error: ApiError | None) -> None:
+        """End one watch's stream: with ``error`` as its last event, or plainly."""
+        self.unregister(watch)
+        watch.finish(error)
+
+    def _end_all(self, error: ApiError | None) -> None:
+        for watches in list(self._watches.values()):
+            for watch in list(watches):
+                self.end(watch, error)
+
+    @property
+    def watching(self) -> int:
+        return self._count
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self._connect()
+                backoff = 0.1
+                while True:
+                    await self._poll()
+                    await self._sleep()
+            except LOST as exc:
+                log.warning("watch: the change log connection failed (%s); reconnecting", exc)
+                self._lost()
+                await self._close()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _connect(self) -> None:
+        url = self._db.url
+        assert url is not None
+        options = self._db.connect_options()
+        settings = {**options.get("server_settings", {}), "application_name": APPLICATION}
+        conn = await asyncpg.connect(url, **{**options, "server_settings": settings})
+        await conn.add_listener(CHANNEL, self._notified)
+        self._conn = conn
+        self._pid = conn.get_server_pid()
+
+    async def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await conn.close()
+
+    def _lost(self) -> None:
+        """Streams cannot be served without the log: end them all (clients resume), and start
+        the watermark again once connected."""
+        self._ready.clear()
+        self._watermark = Watermark()
+        self._end_all(
+            ServiceUnavailable(
+                "the watch lost its database connection; resume from your last resourceVersion",
+                retry_after=1,
+            )
+        )
+
+    def _notified(self, _conn: Any, pid: int, _channel: str, _payload: str) -> None:
+        if pid != self._pid:
+            self._wake.set()
+
+    async def _sleep(self) -> None:
+        await wait_set(self._wake, BUSY_POLL_S if self._watermark.pending else IDLE_POLL_S)
+        self._wake.clear()
+        if self._wrote:
+            self._wrote = False
+            async with self._lock:
+                assert self._conn is not None
+                await self._conn.execute(f"NOTIFY {CHANNEL}")
+
+    async def _poll(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        async with self._lock:
+            last = await conn.fetchval(LAST_VALUE)  # first: the proof needs M before S
+            running, horizon, access = await conn.fetchrow(STATE)
+        settled = self._watermark.advance(last, frozenset(running))
+        if not self._ready.is_set():
+            if settled:  # the first watermark: history before it is not this hub's to send
+                self.version = settled
+                self._access_count = access
+                self._ready.set()
+            return
+        if horizon > self.version:  # pruned before this process read it: resume elsewhere
+            self._end_all(Expired(f"too old resource version: {self.version} ({horizon})"))
+            self.version = max(self.version, horizon)
+        if settled > self.version:
+            if self._count:
+                await self._deliver(conn, settled)
+            self.version = settled
+            for watch in self._waiting:
+                watch.advanced()
+        if access != self._access_count:
+            self._access_count = access
+            await self._recheck()
+        if time.monotonic() - self._pruned > PRUNE_EVERY_S:
+            self._pruned = time.monotonic()
+            async with self._lock:
+                await conn.execute(PRUNE, self.version, self.retention_s)
+
+    async def _deliver(self, conn: asyncpg.Connection, upto: int) -> None:
+        after = self.version
+        while after < upto:
+            async with self._lock:
+                rows = await conn.fetch(READ, after, upto, PAGE)
+            for row in rows:
+                change = Change.of(row)
+                for key in ((change.kind, change.namespace), (change.kind, None)):
+                    for watch in list(self._watches.get(key, ())):
+                        watch.offer(change)
+            if len(rows) < PAGE:
+                break
+            after = rows[-1][0]
+
+    async def _recheck(self) -> None:
+        """Users, roles or memberships changed: each watch's caller is looked up again."""
+        self.access.forget_roles()
+        by_user: dict[int, list[Watch]] = defaultdict(list)
+        for kind in self._watches.values():
+            for watch in kind:
+                by_user[watch.principal.id].append(watch)
+        for user_id, affected in by_user.items():
+            self.access.forget_user(user_id)
+            principal, readable = await self.access.current(user_id)
+            for watch in affected:
+                watch.recheck(principal, readable)
