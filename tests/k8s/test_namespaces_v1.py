@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from tests.helpers import Account, unique
+from tests.helpers import Account, status_body, unique
 from tests.k8s.test_protobuf import (
     KUBECTL_CREATE_NAMESPACE,
     KUBECTL_CREATE_NAMESPACE_SAVE_CONFIG,
@@ -126,3 +126,13 @@ async def test_namespaces_as_a_table(client: httpx.AsyncClient, alice: Account) 
     one = await client.get("/api/v1/namespaces/default", headers={**alice.headers, "accept": TABLE})
     assert one.status_code == 200
     assert one.json()["rows"][0]["cells"][:2] == [alice.username, "Active"]
+
+
+async def test_namespaces_are_not_watched(client: httpx.AsyncClient, alice: Account) -> None:
+    refused = await client.get(
+        "/api/v1/namespaces", params={"watch": "true"}, headers=alice.headers
+    )
+    assert refused.status_code == 405
+    assert refused.json() == status_body(
+        405, "MethodNotAllowed", "namespaces are not watched on this server (docs/watch.md)"
+    )

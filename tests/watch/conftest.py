@@ -51,7 +51,7 @@ class Events:
             pass
         self._queue.put(_END)
 
-    def next(self, within: float = 10) -> dict[str, Any]:
+    def next(self, within: float = 30) -> dict[str, Any]:
         """The next event; fails when the stream ends or nothing comes within ``within`` s."""
         try:
             event = self._queue.get(timeout=within)
@@ -136,6 +136,16 @@ def ghost(name: str, prompt: str = "p", labels: dict[str, str] | None = None) ->
 
 def version(obj: dict[str, Any]) -> int:
     return int(obj["metadata"]["resourceVersion"])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def clean_log(served_tls: TlsServer) -> Iterator[None]:
+    """After the module: the server logged no failure, and held no change back for long (the
+    hub warns after 5 s; no test holds a transaction open that long)."""
+    yield
+    log = served_tls.log()
+    for sign in ("Traceback", "unhandled error", "changes held back"):
+        assert sign not in log, log[-5000:]
 
 
 @pytest.fixture(scope="module")

@@ -172,7 +172,8 @@ def test_a_task_phase_filter_follows_the_phase(admin: Client) -> None:
         ]
 
 
-def test_bookmarks_and_initial_events_end(admin: Client) -> None:
+@pytest.mark.parametrize("family", FAMILIES)
+def test_bookmarks_and_initial_events_end(admin: Client, family: str) -> None:
     """sendInitialEvents: the current objects, a BOOKMARK marking their end, then changes;
     with allowWatchBookmarks, a BOOKMARK at the latest version while nothing happens."""
     ns = admin.namespace()
@@ -182,7 +183,7 @@ def test_bookmarks_and_initial_events_end(admin: Client) -> None:
         "resourceVersionMatch": "NotOlderThan",
         "allowWatchBookmarks": "true",
     }
-    with watch(admin, "C", ns, **params) as events:
+    with watch(admin, family, ns, **params) as events:
         assert events.next() == {"type": "ADDED", "object": made}
         end = events.next()
         assert end["type"] == "BOOKMARK"
@@ -209,9 +210,10 @@ def test_no_bookmarks_unless_asked(admin: Client) -> None:
         events.quiet(2.5)  # bookmarks would come every second
 
 
-def test_timeout_seconds_ends_the_stream(admin: Client) -> None:
+@pytest.mark.parametrize("family", FAMILIES)
+def test_timeout_seconds_ends_the_stream(admin: Client, family: str) -> None:
     ns = admin.namespace()
-    with watch(admin, "C", ns, timeoutSeconds="1") as events:
+    with watch(admin, family, ns, timeoutSeconds="1") as events:
         assert events.ended(within=5) == []
 
 

@@ -13,6 +13,7 @@ _DESCRIPTIONS = {
     401: "Missing or invalid bearer token",
     403: "Not allowed for this caller",
     404: "Not found",
+    405: "Not served on this path",
     409: "Conflict with the current state",
     410: "Expired: the resourceVersion asked for is history this server does not keep",
     408: "The request body did not arrive in time",

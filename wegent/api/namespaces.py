@@ -24,6 +24,7 @@ from wegent.auth.models import (
     NamespaceOut,
 )
 from wegent.auth.policy import namespace_of, policy, principal_of
+from wegent.errors import MethodNotAllowed
 from wegent.k8s.bodies import delete_options
 from wegent.resources.registry import Column
 
@@ -60,10 +61,12 @@ def _shown(
 @get(
     "/api/v1/namespaces",
     opt=policy("authenticated"),
-    responses=errors(400, 401),
+    responses=errors(400, 401, 405),
     tags=["namespaces"],
 )
 async def list_namespaces(request: AnyRequest, services: ServicesDep) -> Response[bytes]:
+    if request.scope.get(QUERY_KEY, {}).get("watch") in p.TRUE:  # type: ignore[attr-defined]
+        raise MethodNotAllowed("namespaces are not watched on this server (docs/watch.md)")
     query = _query(request, LIST_PARAMS)
     principal = principal_of(request)
     listed = await services.namespaces.list(principal, query["limit"], query["continue"])

@@ -46,16 +46,19 @@ CHANNEL = "wegent_watch"
 APPLICATION = "wegent-watch"  # the listener's application_name, for operators
 IDLE_POLL_S = 1.0
 BUSY_POLL_S = 0.02
+MIN_GAP_S = 0.01
+HELD_REPORT_S = 5.0
 PRUNE_EVERY_S = 30.0
-READY_WITHIN_S = 10.0
+READY_WITHIN_S = 10.0  # at start
+RECONNECT_WAIT_S = 3.0  # a watch waits this long for a reconnecting hub, then 503
 LAST_VALUE = "SELECT last_value FROM resource_version_seq"
-# The transactions running at this statement's snapshot, of this database only (see
-# wegent.watch.watermark); pg_stat_activity shows 32-bit ids, the snapshot 64-bit ones.
+# The transactions of this database that hold a transaction id now (see
+# wegent.watch.watermark): every backend's, and prepared ones (which have no backend).
 STATE = (
-    "SELECT ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(pg_current_snapshot()) x "
-    "WHERE x::text::bigint % 4294967296 IN (SELECT backend_xid::text::bigint "
-    "FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL)), "
-    "horizon, access FROM watch_state"
+    "SELECT ARRAY(SELECT backend_xid::text::bigint FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_xid IS NOT NULL "
+    "UNION ALL SELECT transaction::text::bigint FROM pg_prepared_xacts "
+    "WHERE database = current_database()), horizon, access FROM watch_state"
 )
 # The oldest changes, once below the watermark and older than the retention, go; the
 # horizon moves to the highest one that went, in the same statement.
@@ -100,6 +103,8 @@ class Hub:
         self._count = 0
         self._access_count: int | None = None
         self._pruned = time.monotonic()
+        self._polled = 0.0
+        self._reported = 0.0
         self._task: asyncio.Task[None] | None = None
 
     # -- life ----------------------------------------------------------------------------------
@@ -122,15 +127,17 @@ class Hub:
         """A list's resourceVersion: a watch from it misses nothing the list does not show.
 
         Every change at or below the watermark was committed (or abandoned) before any list
-        that starts now takes its snapshot, so the list shows it.
+        that starts now takes its snapshot, so the list shows it. That stays true: while the
+        hub reconnects, the last watermark is still a safe answer.
         """
-        await self.ready()
+        if not self.version:
+            await self.ready(READY_WITHIN_S)
         return self.version
 
-    async def ready(self) -> None:
-        """Wait (a few seconds at most, then 503) for the hub to be reading the log: after a
-        start or a reconnection."""
-        await wait_set(self._ready, READY_WITHIN_S)
+    async def ready(self, within: float = RECONNECT_WAIT_S) -> None:
+        """Wait (``within`` seconds at most, then 503) for the hub to be reading the log."""
+        if not self._ready.is_set():
+            await wait_set(self._ready, within)
         if not self._ready.is_set():
             raise ServiceUnavailable("the change log cannot be read now; try again", retry_after=1)
 
@@ -266,7 +273,13 @@ class Hub:
 
     async def _sleep(self) -> None:
         await wait_set(self._wake, BUSY_POLL_S if self._watermark.pending else IDLE_POLL_S)
+        # Under a stream of writes, one poll per MIN_GAP_S gathers them all: the database
+        # pays a few statements per gap, not per write.
+        gap = MIN_GAP_S - (time.monotonic() - self._polled)
+        if gap > 0:
+            await asyncio.sleep(gap)
         self._wake.clear()
+        self._polled = time.monotonic()
         if self._wrote:
             self._wrote = False
             async with self._lock:
@@ -280,6 +293,7 @@ class Hub:
             last = await conn.fetchval(LAST_VALUE)  # first: the proof needs M before S
             running, horizon, access = await conn.fetchrow(STATE)
         settled = self._watermark.advance(last, frozenset(running))
+        self._report_held()
         if not self._ready.is_set():
             if settled:  # the first watermark: history before it is not this hub's to send
                 self.version = settled
@@ -302,6 +316,18 @@ class Hub:
             self._pruned = time.monotonic()
             async with self._lock:
                 await conn.execute(PRUNE, self.version, self.retention_s)
+
+    def _report_held(self) -> None:
+        """A transaction that runs long holds every later change back: say which, every
+        :data:`HELD_REPORT_S` while it lasts (operators find it in pg_stat_activity)."""
+        age, running = self._watermark.held()
+        if age > HELD_REPORT_S and time.monotonic() - self._reported > HELD_REPORT_S:
+            self._reported = time.monotonic()
+            log.warning(
+                "watch: changes held back %.0f s by running transactions %s",
+                age,
+                ", ".join(str(x % 2**32) for x in sorted(running)),
+            )
 
     async def _deliver(self, conn: asyncpg.Connection, upto: int) -> None:
         after = self.version

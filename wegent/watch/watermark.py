@@ -6,21 +6,21 @@ So a watch delivers a change only once no transaction that could still commit a 
 is running. The proof (docs/watch.md) needs two facts:
 
 1. ``wegent_stamp`` gives the transaction its id *before* it takes a version;
-2. a poll reads the sequence's ``last_value`` (M) *before* it takes a snapshot (S).
+2. a poll reads the sequence's ``last_value`` (M) *before* it reads which transactions of this
+   database hold an id (R: ``pg_stat_activity.backend_xid``, and prepared transactions).
 
-Then every version <= M was taken by a transaction that had its id before S was taken: at S it
-is finished (committed, so visible to S and every later snapshot; or aborted) or it is one of
-S's running transactions (``xip``). So a :class:`Mark` (M, running at S) is *settled* — every
-version <= M is final — as soon as none of those transactions is running any more.
+Then every version <= M was taken by a transaction that had its id before R was read: when R is
+read it has ended or it is in R. So a :class:`Mark` (M, R) is *settled* — every version <= M is
+final — as soon as a later reading shows none of R running any more; a transaction leaves that
+reading when it ends, which is also when its commit becomes visible to every later snapshot.
 
-Only this database's transactions count (a transaction of another database of the same server
-cannot write here): the running set is S's ``xip`` less the transactions that
-``pg_stat_activity``, read after S, does not show running in this database. One left out that
-way had finished before that read, so before any later read of the log.
+(A snapshot's ``xip`` would not do: it lists only transactions below the snapshot's ``xmax``,
+one more than the newest *finished* one, so the newest running transaction can be missing.)
 """
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 #: Settled marks are dropped; unsettled ones are thinned past this many (a long transaction
@@ -33,6 +33,7 @@ class Mark(NamedTuple):
 
     version: int
     running: frozenset[int]
+    at: float  # time.monotonic() when it was made
 
 
 class Watermark:
@@ -41,6 +42,13 @@ class Watermark:
     def __init__(self, start: int = 0) -> None:
         self.version = start
         self._marks: list[Mark] = []
+
+    def held(self) -> tuple[float, frozenset[int]]:
+        """How long the oldest unsettled mark has waited, and for which transactions."""
+        if not self._marks:
+            return 0.0, frozenset()
+        oldest = self._marks[0]
+        return time.monotonic() - oldest.at, oldest.running
 
     @property
     def pending(self) -> int:
@@ -51,7 +59,7 @@ class Watermark:
         """Record (M, the transactions running at a snapshot taken after M was read) and
         settle every mark none of whose transactions still runs. Answers the watermark, which
         never goes back."""
-        self._marks.append(Mark(last_value, running))
+        self._marks.append(Mark(last_value, running, time.monotonic()))
         kept: list[Mark] = []
         for mark in self._marks:
             if mark.running.isdisjoint(running):
