@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -13,7 +15,7 @@ from tests.helpers import status_body
 from tests.k8s.conftest import TlsServer
 from tests.resources.api import bot, team
 from tests.resources.test_tasks import task
-from tests.watch.conftest import GROUP, Client, ghost, version
+from tests.watch.conftest import GROUP, Client, Events, ghost, version
 
 #: Where a namespace's ghosts are listed in each family, and the query that goes with it.
 Paths = Callable[[str], tuple[str, dict[str, str]]]
@@ -317,3 +319,27 @@ def test_bad_watch_parameters_are_400(
     if message is None:  # the list's own refusal
         message = admin.http.get(path, params={**query, **params}).json()["message"]
     assert answer.json() == status_body(400, "BadRequest", message)
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "watch.md"
+DOC_URL = re.compile(r'"http://127\.0\.0\.1:8000(/[^"]+)"')
+
+
+def test_the_examples_of_docs_watch_md(admin: Client) -> None:
+    """Every URL of docs/watch.md's examples streams, and shows a ghost written meanwhile."""
+    urls = DOC_URL.findall(DOC.read_text(encoding="utf-8"))
+    assert len(urls) == 4
+    ns = admin.namespace()
+    listed = admin.must("GET", f"/api/v1/namespaces/{ns}/ghosts")
+    for i, url in enumerate(urls):
+        path, _, query = url.replace("alice", ns).partition("?")
+        query = query.replace("$RV", listed["metadata"]["resourceVersion"])
+        params = dict(pair.split("=", 1) for pair in query.split("&") if pair)
+        if "watch" not in params:
+            continue  # the list of the list-then-watch example
+        with admin.http.stream("GET", path, params=params) as response:
+            assert response.status_code == 200, url
+            events = Events(response)
+            made = admin.ghost(ns, f"doc{i}")
+            while (event := events.next())["object"] != made:
+                assert event["type"] in ("ADDED", "BOOKMARK"), event
