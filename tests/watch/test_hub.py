@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
+import pytest
 from litestar import Litestar
 
 from tests.helpers import Account
@@ -11,6 +12,7 @@ from tests.resources.api import ghost
 from wegent.auth.access import Principal
 from wegent.resources.registry import BY_KIND
 from wegent.resources.selectors import parse_selector
+from wegent.watch import hub as hub_module
 from wegent.watch.changes import Interest
 from wegent.watch.stream import Options
 from wegent.watch.watermark import MAX_MARKS, Watermark
@@ -60,3 +62,30 @@ def test_a_long_transaction_keeps_a_bounded_number_of_marks() -> None:
         assert mark.advance(version, frozenset({1})) == 0
         assert mark.pending <= MAX_MARKS
     assert mark.advance(10 * MAX_MARKS, frozenset()) == 10 * MAX_MARKS
+
+
+async def test_pruning_deletes_every_expired_change_in_batches(
+    app: Litestar,
+    client: httpx.AsyncClient,
+    alice: Account,
+    conn: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hub = app.state.services.watch
+    for i in range(5):
+        created = await client.post(
+            f"/api/v1/namespaces/{alice.username}/ghosts",
+            json=ghost(f"p{i}"),
+            headers=alice.headers,
+        )
+        assert created.status_code == 201, created.text
+    upto = await hub.settle()
+    monkeypatch.setattr(hub_module, "PRUNE_BATCH", 2)
+    monkeypatch.setattr(hub, "retention_s", 0)
+    await hub._prune(upto)
+    assert await conn.fetchval("SELECT count(*) FROM watch_changes WHERE rv <= $1", upto) == 0
+    assert await conn.fetchval("SELECT horizon FROM watch_state") == await conn.fetchval(
+        "SELECT max(resource_version) FROM kinds WHERE resource_version <= $1 AND namespace = $2",
+        upto,
+        alice.username,
+    )

@@ -103,7 +103,7 @@ async def send_stream(
             for task in (pumping, watching):
                 task.cancel()
             for task in (pumping, watching):
-                with contextlib.suppress(asyncio.CancelledError, OSError):
+                with contextlib.suppress(asyncio.CancelledError):
                     await task
     finally:
         stream.close()

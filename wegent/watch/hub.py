@@ -62,9 +62,14 @@ STATE = (
 )
 # The oldest changes, once below the watermark and older than the retention, go; the
 # horizon moves to the highest one that went, in the same statement.
+PRUNE_BATCH = 10_000
+PRUNABLE = (
+    "SELECT EXISTS (SELECT 1 FROM watch_changes WHERE rv <= $1 "
+    "AND at < now() - $2 * interval '1 second')"
+)
 PRUNE = (
     "WITH cut AS (SELECT max(rv) AS rv FROM (SELECT rv FROM watch_changes WHERE rv <= $1 "
-    "AND at < now() - $2 * interval '1 second' ORDER BY rv LIMIT 10000) oldest), "
+    "AND at < now() - $2 * interval '1 second' ORDER BY rv LIMIT $3) oldest), "
     "gone AS (DELETE FROM watch_changes WHERE rv <= (SELECT rv FROM cut) RETURNING rv) "
     "UPDATE watch_state SET horizon = greatest(horizon, (SELECT max(rv) FROM gone)) "
     "WHERE EXISTS (SELECT 1 FROM gone)"
@@ -98,12 +103,15 @@ class Hub:
         self._wrote = False  # this process answered a write since the last poll
         # By (kind, namespace), None for a watch across namespaces: a change is offered only
         # to the watches of its kind and namespace, and to those across namespaces.
-        self._watches: dict[tuple[str, str | None], set[Watch]] = defaultdict(set)
+        # Within a key, watches that show the same things share one Interest, which is
+        # evaluated once per change for all of them.
+        self._watches: dict[tuple[str, str | None], dict[Interest, set[Watch]]] = {}
         self._waiting: set[Watch] = set()  # watches waiting for the watermark to pass a version
         self._count = 0
         self._access_count: int | None = None
         self._pruned = time.monotonic()
         self._polled = 0.0
+        self._pruning: asyncio.Task[None] | None = None
         self._reported = 0.0
         self._task: asyncio.Task[None] | None = None
 
@@ -120,6 +128,10 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._pruning is not None:
+            self._pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruning
         self._end_all(None)
         await self._close()
 
@@ -186,18 +198,21 @@ class Hub:
             raise ServiceUnavailable("the change log cannot be read now; try again", retry_after=1)
         if self._count >= self.max_watches:
             raise TooManyRequests("too many watches on this server; try again", retry_after=5)
-        self._watches[watch.key].add(watch)
+        self._watches.setdefault(watch.key, {}).setdefault(watch.interest, set()).add(watch)
         self._count += 1
         return self.version
 
     def unregister(self, watch: Watch) -> None:
         self._waiting.discard(watch)
-        watches = self._watches.get(watch.key)
+        groups = self._watches.get(watch.key, {})
+        watches = groups.get(watch.interest)
         if watches is not None and watch in watches:
             watches.discard(watch)
             self._count -= 1
             if not watches:
-                del self._watches[watch.key]
+                del groups[watch.interest]
+                if not groups:
+                    del self._watches[watch.key]
 
     def wait_for_version(self, watch: Watch, waiting: bool) -> None:
         """``watch`` wants (or no longer wants) to be woken when the watermark moves."""
@@ -211,10 +226,12 @@ class Hub:
         self.unregister(watch)
         watch.finish(error)
 
+    def _all(self) -> list[Watch]:
+        return [w for groups in self._watches.values() for ws in groups.values() for w in ws]
+
     def _end_all(self, error: ApiError | None) -> None:
-        for watches in list(self._watches.values()):
-            for watch in list(watches):
-                self.end(watch, error)
+        for watch in self._all():
+            self.end(watch, error)
 
     @property
     def watching(self) -> int:
@@ -312,10 +329,27 @@ class Hub:
         if access != self._access_count:
             self._access_count = access
             await self._recheck()
-        if time.monotonic() - self._pruned > PRUNE_EVERY_S:
+        if time.monotonic() - self._pruned > PRUNE_EVERY_S and self._pruning is None:
             self._pruned = time.monotonic()
-            async with self._lock:
-                await conn.execute(PRUNE, self.version, self.retention_s)
+            self._pruning = asyncio.create_task(self._prune(self.version))
+
+    async def _prune(self, below: int) -> None:
+        """Delete the log's expired rows in batches until none is left, on a pooled
+        connection, beside the polls; a failure is logged and tried again next time."""
+        try:
+            while True:
+                async with self._db.acquire() as conn:
+                    status = await conn.execute(PRUNE, below, self.retention_s, PRUNE_BATCH)
+                if status != "UPDATE 1" or not await self._more_to_prune(below):
+                    return
+        except LOST as exc:
+            log.warning("watch: pruning the change log failed (%s)", exc)
+        finally:
+            self._pruning = None
+
+    async def _more_to_prune(self, below: int) -> bool:
+        async with self._db.acquire() as conn:
+            return bool(await conn.fetchval(PRUNABLE, below, self.retention_s))
 
     def _report_held(self) -> None:
         """A transaction that runs long holds every later change back: say which, every
@@ -335,10 +369,19 @@ class Hub:
             async with self._lock:
                 rows = await conn.fetch(READ, after, upto, PAGE)
             for row in rows:
+                here, across = (
+                    self._watches.get((row[1], row[2])),
+                    self._watches.get((row[1], None)),
+                )
+                if not here and not across:
+                    continue  # nobody watches this kind in this namespace: not even decoded
                 change = Change.of(row)
-                for key in ((change.kind, change.namespace), (change.kind, None)):
-                    for watch in list(self._watches.get(key, ())):
-                        watch.offer(change)
+                for groups in (here, across):
+                    for interest, watches in list((groups or {}).items()):
+                        event = interest.event(change)
+                        if event is not None:
+                            for watch in list(watches):
+                                watch.offer(change, event)
             if len(rows) < PAGE:
                 break
             after = rows[-1][0]
@@ -347,9 +390,8 @@ class Hub:
         """Users, roles or memberships changed: each watch's caller is looked up again."""
         self.access.forget_roles()
         by_user: dict[int, list[Watch]] = defaultdict(list)
-        for kind in self._watches.values():
-            for watch in kind:
-                by_user[watch.principal.id].append(watch)
+        for watch in self._all():
+            by_user[watch.principal.id].append(watch)
         for user_id, affected in by_user.items():
             self.access.forget_user(user_id)
             principal, readable = await self.access.current(user_id)

@@ -19,11 +19,13 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, NamedTuple
 
+import asyncpg
+
 from wegent.api import tables
 from wegent.api.errors import status_body
 from wegent.auth.access import Principal
 from wegent.db.engine import Database
-from wegent.errors import ApiError, Expired, Forbidden
+from wegent.errors import ApiError, Expired, Forbidden, ServiceUnavailable
 from wegent.resources.meta import API_VERSION
 from wegent.resources.registry import KindInfo
 from wegent.resources.store import whole_list_statement
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 
 LAST_VALUE = "SELECT last_value FROM resource_version_seq"
 MAX_WATCH_S = 1800  # timeoutSeconds: the default and the most a watch lasts
+#: What reading the database may fail with (a pool time-out is an OSError or an ApiError).
+UNREADABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ApiError)
 INITIAL_END = "k8s.io/initial-events-end"
 
 
@@ -91,9 +95,9 @@ class Watch:
 
     # -- fed by the hub --------------------------------------------------------------------------
 
-    def offer(self, change: Change) -> None:
-        event = self.interest.event(change)
-        if event is None or self._finished:
+    def offer(self, change: Change, event: str) -> None:
+        """Queue ``change`` as ``event`` (its type for this watch's interest)."""
+        if self._finished:
             return
         if len(self._queue) >= self.bound:  # not read fast enough: dropped, it resumes
             self.hub.end(self, None)
@@ -147,17 +151,29 @@ class Watch:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.timeout_s
         sent, start = self._start, self.options.start
-        if self.options.initial:
-            objects, sent = await self._current(deadline)
-            if objects:
-                yield b"".join(self._line("ADDED", body) for body in objects)
-            if self.options.initial_end and not self._finished:
-                yield self._bookmark(sent, initial_end=True)
-        elif start is not None and start < sent:
-            async for chunk in self._replay(start):
-                yield chunk
-        elif start is not None:
-            sent = start
+        try:
+            if self.options.initial:
+                objects, sent = await self._current(deadline)
+                if objects:
+                    yield b"".join(self._line("ADDED", body) for body in objects)
+                if self.options.initial_end and not self._finished:
+                    yield self._bookmark(sent, initial_end=True)
+            elif start is not None and start < sent:
+                async for chunk in self._replay(start):
+                    yield chunk
+            elif start is not None:
+                sent = start
+        except UNREADABLE as exc:  # the database failed us: say so, the client resumes
+            failed = (
+                exc
+                if isinstance(exc, ApiError)
+                else ServiceUnavailable(
+                    "the watch could not read the database; resume from your last resourceVersion",
+                    retry_after=1,
+                )
+            )
+            yield self._line("ERROR", status_body(failed))
+            return
         next_bookmark = loop.time() + self.bookmark_s
         while True:
             lines = []
