@@ -357,4 +357,3 @@ async def test_plain_json_first_in_accept_means_the_object(api: Api) -> None:
     await api.must_create("ghosts", ghost("g"))
     got = await api.get("ghosts", "g", headers={"accept": f"application/json, {TABLE}"})
     assert got.json()["kind"] == "Ghost"
-
