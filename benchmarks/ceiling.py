@@ -32,8 +32,9 @@ byte order as in ``kinds``), holds every live object's answer: ``run.py`` create
 ``body`` the service sends as is), so the bytes are identical by construction, and checks it.
 A GET is one prepared statement, its value sent as is; a list is one prepared statement
 (``body`` and ``resource_version`` of limit + 1 rows in (name, uid) order) whose bodies are
-joined into the same envelope, with the same list resourceVersion (the highest of the page) and
-the same signed continue token (name and uid read from the page's last body). No byte budget:
+joined into the same envelope, with a list resourceVersion (the highest of the page: the
+service's is its watch watermark, which ``run.py``'s output check leaves aside) and the same
+signed continue token (name and uid read from the page's last body). No byte budget:
 for these pages it never binds, so it changes no answer, and what it costs us (the quick
 statement's size check of every body; for a page with a large object, a second statement
 with a window over the page) is a cost of our design that the ratio must show. Writes are not
