@@ -1038,6 +1038,12 @@ async def profile(
 # -- report ----------------------------------------------------------------------------------------
 
 
+def loads_of(result: dict[str, Any]) -> str:
+    """The 1-minute load averages read after each slice, as a range."""
+    ones = [x[0] for x in result.get("loads", [])]
+    return f"load {min(ones):.1f}–{max(ones):.1f}" if ones else "load ?"
+
+
 def fmt_ms(p: dict[str, float]) -> str:
     return f"{p.get('p50', 0):.1f} / {p.get('p99', 0):.1f}"
 
@@ -1090,7 +1096,8 @@ def report_text(r: dict[str, Any]) -> str:
             f"{a['db_cpu_us']:.0f} / {b['db_cpu_us']:.0f} µs; database transactions per "
             f"create {a['db_transactions_per_request']:.2f} / "
             f"{b['db_transactions_per_request']:.2f}; p99 {a['p99_ms']:.1f} / "
-            f"{b['p99_ms']:.1f} ms; streams the server ended {w['streams_ended_while_open']}) "
+            f"{b['p99_ms']:.1f} ms; streams the server ended {w['streams_ended_while_open']}; "
+            f"{loads_of(w)}) "
             f"| ≥ {WRITE_TARGET:.2f}: **{w['verdict']}** |"
         )
     latency = r.get("latency")
@@ -1103,7 +1110,8 @@ def report_text(r: dict[str, Any]) -> str:
                 f"{fr.get('p50', 0):.1f} ms, p99 {fr.get('p99', 0):.1f} ms** after the "
                 f"write's response (after its request: {fmt_ms(fq)} ms; the write itself "
                 f"{fmt_ms(c['write_latency_ms'])} ms; {c['events_measured']:,} events, "
-                f"{c['negative_share']:.1%} of them before the response) | — |"
+                f"{c['negative_share']:.1%} of them before the response; {loads_of(latency)}) "
+                "| — |"
             )
     log = r.get("log_cost")
     if log:
@@ -1114,7 +1122,7 @@ def report_text(r: dict[str, Any]) -> str:
             f"{', '.join(f'{x:.2f}' for x in log['ratio_per_slice_pair'])}, median "
             f"{log['ratio_slice_pair_median']:.2f}; CPU per request PostgreSQL "
             f"{a['db_cpu_us']:.0f} / {b['db_cpu_us']:.0f} µs, server {a['app_cpu_us']:.0f} / "
-            f"{b['app_cpu_us']:.0f} µs) | — (the design's cost) |"
+            f"{b['app_cpu_us']:.0f} µs; {loads_of(log)}) | — (the design's cost) |"
         )
     w = r.get("writes_nosync")
     if w:
@@ -1125,7 +1133,8 @@ def report_text(r: dict[str, Any]) -> str:
             f"{', '.join(f'{x:.2f}' for x in w['ratio_per_slice_pair'])}, median "
             f"{w['ratio_slice_pair_median']:.2f}; CPU per request server "
             f"{a['app_cpu_us']:.0f} / {b['app_cpu_us']:.0f} µs, PostgreSQL "
-            f"{a['db_cpu_us']:.0f} / {b['db_cpu_us']:.0f} µs) | ≥ {WRITE_TARGET:.2f}: "
+            f"{a['db_cpu_us']:.0f} / {b['db_cpu_us']:.0f} µs; {loads_of(w)}) "
+            f"| ≥ {WRITE_TARGET:.2f}: "
             f"{w['verdict']} (not the target's setting) |"
         )
     log = r.get("log_cost_nosync")
@@ -1137,7 +1146,7 @@ def report_text(r: dict[str, Any]) -> str:
             f"{', '.join(f'{x:.2f}' for x in log['ratio_per_slice_pair'])}, median "
             f"{log['ratio_slice_pair_median']:.2f}; CPU per request PostgreSQL "
             f"{a['db_cpu_us']:.0f} / {b['db_cpu_us']:.0f} µs, server {a['app_cpu_us']:.0f} / "
-            f"{b['app_cpu_us']:.0f} µs) | — |"
+            f"{b['app_cpu_us']:.0f} µs; {loads_of(log)}) | — |"
         )
     lines.append("")
     if latency:
