@@ -246,7 +246,10 @@ class Hub:
                 await self._connect()
                 backoff = 0.1
                 while True:
+                    wrote, self._wrote = self._wrote, False
                     await self._poll()
+                    if wrote:  # after the poll: it is for the other processes
+                        await self._notify()
                     await self._sleep()
             except LOST as exc:
                 log.warning("watch: the change log connection failed (%s); reconnecting", exc)
@@ -297,11 +300,11 @@ class Hub:
             await asyncio.sleep(gap)
         self._wake.clear()
         self._polled = time.monotonic()
-        if self._wrote:
-            self._wrote = False
-            async with self._lock:
-                assert self._conn is not None
-                await self._conn.execute(f"NOTIFY {CHANNEL}")
+
+    async def _notify(self) -> None:
+        async with self._lock:
+            assert self._conn is not None
+            await self._conn.execute(f"NOTIFY {CHANNEL}")
 
     async def _poll(self) -> None:
         conn = self._conn
