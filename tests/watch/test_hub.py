@@ -13,7 +13,7 @@ from wegent.auth.access import Principal
 from wegent.resources.registry import BY_KIND
 from wegent.resources.selectors import parse_selector
 from wegent.watch import hub as hub_module
-from wegent.watch.changes import Interest
+from wegent.watch.changes import Change, Filed, Interest
 from wegent.watch.stream import Options
 from wegent.watch.watermark import MAX_MARKS, Watermark
 
@@ -89,3 +89,38 @@ async def test_pruning_deletes_every_expired_change_in_batches(
         upto,
         alice.username,
     )
+
+
+def test_a_change_is_checked_only_against_the_interests_it_can_concern() -> None:
+    def interest(selector: str) -> Interest:
+        return Interest("Ghost", frozenset({"ns"}), parse_selector(selector))
+
+    def change(labels: dict[str, str], old: dict[str, str] | None) -> Change:
+        return Change(
+            1,
+            "Ghost",
+            "ns",
+            "g",
+            "uid",
+            "MODIFIED",
+            {"labels": labels},
+            None if old is None else {"labels": old},
+            b"{}",
+        )
+
+    filed = Filed()
+    team_a, team_ab, tiered, everything = (
+        interest("team=a,tier=1"),
+        interest("team in (a,b)"),
+        interest("tier=1"),
+        interest("team!=c"),
+    )
+    for one in (team_a, team_ab, tiered, everything):
+        filed.add(one, object())
+    assert filed.concerned(change({"team": "b"}, None)) == {team_ab, everything}
+    assert filed.concerned(change({"x": "y"}, {"team": "a"})) == {team_a, team_ab, everything}
+    assert filed.concerned(change({"tier": "1"}, None)) == {tiered, everything}
+    watch = next(iter(filed.watches[team_ab]))
+    assert filed.remove(team_ab, watch)
+    assert not filed.remove(team_ab, watch)
+    assert filed.concerned(change({"team": "b"}, None)) == {everything}

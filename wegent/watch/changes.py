@@ -93,3 +93,62 @@ class Interest:
         if now:
             return "MODIFIED" if before else "ADDED"
         return "DELETED" if before else None
+
+
+class Filed:
+    """The watches of one kind and namespace, grouped by what they show, and indexed so that a
+    change is checked only against the interests it can concern.
+
+    Each interest whose selector has an equality (``=``, ``in``) requirement is filed under
+    that requirement's label pairs: it can show an object only when the object has one of
+    them, so a change whose labels (before and after) have none is not checked against it.
+    Interests without one are checked against every change.
+    """
+
+    def __init__(self) -> None:
+        self.watches: dict[Interest, set[Any]] = {}
+        self._by_label: dict[tuple[str, str], set[Interest]] = {}
+        self._anywhere: set[Interest] = set()
+
+    def add(self, interest: Interest, watch: Any) -> None:
+        watches = self.watches.get(interest)
+        if watches is None:
+            watches = self.watches[interest] = set()
+            for pair in _anchor(interest):
+                self._by_label.setdefault(pair, set()).add(interest)
+            if not _anchor(interest):
+                self._anywhere.add(interest)
+        watches.add(watch)
+
+    def remove(self, interest: Interest, watch: Any) -> bool:
+        """Forget ``watch``; False when it was not filed here."""
+        watches = self.watches.get(interest)
+        if watches is None or watch not in watches:
+            return False
+        watches.discard(watch)
+        if not watches:
+            del self.watches[interest]
+            self._anywhere.discard(interest)
+            for pair in _anchor(interest):
+                filed = self._by_label[pair]
+                filed.discard(interest)
+                if not filed:
+                    del self._by_label[pair]
+        return True
+
+    def concerned(self, change: Change) -> set[Interest]:
+        """The interests this change may matter to (a superset; each still decides)."""
+        found = set(self._anywhere)
+        for match in (change.match, change.old_match):
+            if match is not None and self._by_label:
+                for pair in (match.get("labels") or {}).items():
+                    found |= self._by_label.get(pair, set())
+        return found
+
+
+def _anchor(interest: Interest) -> list[tuple[str, str]]:
+    """The label pairs of the interest's first equality requirement (empty when none)."""
+    for requirement in interest.selector.requirements:
+        if requirement.operator in ("=", "in"):
+            return [(requirement.key, value) for value in requirement.values]
+    return []

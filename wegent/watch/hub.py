@@ -35,7 +35,7 @@ from wegent.db.engine import Database
 from wegent.errors import ApiError, Expired, ServiceUnavailable, TooManyRequests
 from wegent.resources.registry import KindInfo
 from wegent.settings import Settings
-from wegent.watch.changes import PAGE, READ, Change, Interest
+from wegent.watch.changes import PAGE, READ, Change, Filed, Interest
 from wegent.watch.stream import Options, Watch
 from wegent.watch.wake import wait_set
 from wegent.watch.watermark import Watermark
@@ -105,7 +105,7 @@ class Hub:
         # to the watches of its kind and namespace, and to those across namespaces.
         # Within a key, watches that show the same things share one Interest, which is
         # evaluated once per change for all of them.
-        self._watches: dict[tuple[str, str | None], dict[Interest, set[Watch]]] = {}
+        self._watches: dict[tuple[str, str | None], Filed] = {}
         self._waiting: set[Watch] = set()  # watches waiting for the watermark to pass a version
         self._count = 0
         self._access_count: int | None = None
@@ -198,21 +198,17 @@ class Hub:
             raise ServiceUnavailable("the change log cannot be read now; try again", retry_after=1)
         if self._count >= self.max_watches:
             raise TooManyRequests("too many watches on this server; try again", retry_after=5)
-        self._watches.setdefault(watch.key, {}).setdefault(watch.interest, set()).add(watch)
+        self._watches.setdefault(watch.key, Filed()).add(watch.interest, watch)
         self._count += 1
         return self.version
 
     def unregister(self, watch: Watch) -> None:
         self._waiting.discard(watch)
-        groups = self._watches.get(watch.key, {})
-        watches = groups.get(watch.interest)
-        if watches is not None and watch in watches:
-            watches.discard(watch)
+        filed = self._watches.get(watch.key)
+        if filed is not None and filed.remove(watch.interest, watch):
             self._count -= 1
-            if not watches:
-                del groups[watch.interest]
-                if not groups:
-                    del self._watches[watch.key]
+            if not filed.watches:
+                del self._watches[watch.key]
 
     def wait_for_version(self, watch: Watch, waiting: bool) -> None:
         """``watch`` wants (or no longer wants) to be woken when the watermark moves."""
@@ -227,7 +223,12 @@ class Hub:
         watch.finish(error)
 
     def _all(self) -> list[Watch]:
-        return [w for groups in self._watches.values() for ws in groups.values() for w in ws]
+        return [
+            watch
+            for filed in self._watches.values()
+            for watches in filed.watches.values()
+            for watch in watches
+        ]
 
     def _end_all(self, error: ApiError | None) -> None:
         for watch in self._all():
@@ -379,11 +380,13 @@ class Hub:
                 if not here and not across:
                     continue  # nobody watches this kind in this namespace: not even decoded
                 change = Change.of(row)
-                for groups in (here, across):
-                    for interest, watches in list((groups or {}).items()):
+                for filed in (here, across):
+                    if filed is None:
+                        continue
+                    for interest in filed.concerned(change):
                         event = interest.event(change)
                         if event is not None:
-                            for watch in list(watches):
+                            for watch in list(filed.watches.get(interest, ())):
                                 watch.offer(change, event)
             if len(rows) < PAGE:
                 break
