@@ -6,10 +6,13 @@ themselves with unique names rather than by sharing state.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,6 +20,7 @@ import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from coverage import Coverage
 from litestar import Litestar
 
 from tests.helpers import PASSWORD, Account, login, register, unique
@@ -32,6 +36,46 @@ def with_database(url: str, name: str) -> str:
     """The same DSN pointing at database ``name``."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@contextlib.contextmanager
+def untraced() -> Iterator[None]:
+    """Coverage's tracer off in this thread and in the threads it starts meanwhile."""
+    tracer, thread_tracer = sys.gettrace(), threading.gettrace()
+    sys.settrace(None)
+    threading.settrace(None)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        threading.settrace(thread_tracer)  # type: ignore[arg-type]
+        sys.settrace(tracer)
+
+
+def measured(node: pytest.Item | pytest.Collector) -> bool:
+    """False for what a ``not_measured`` test runs, when coverage is measuring at all."""
+    return node.get_closest_marker("not_measured") is None or Coverage.current() is None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """A ``not_measured`` test runs without coverage's tracer: its setup, call and teardown,
+    and the threads it starts (docs/fuzzing.md says why ``tests/test_fuzz.py`` is one)."""
+    if measured(item):
+        return (yield)
+    with untraced():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """Collecting the tests of a ``not_measured`` module is not measured either (its import
+    is: the module's marks are known only once it is imported)."""
+    if measured(collector):
+        return (yield)
+    with untraced():
+        return (yield)
 
 
 @pytest.fixture(scope="session")
