@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sys
 import tempfile
 import threading
@@ -76,6 +77,32 @@ def pytest_make_collect_report(
         return (yield)
     with untraced():
         return (yield)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The workers of one run share one hash seed (a new one each run, as in one process).
+
+    pytest-xdist needs every worker to collect the same tests in the same order, and the order
+    of ``tests/test_fuzz.py``'s tests follows the OpenAPI document's paths, where the paths of
+    one handler (``/api/auth/login`` and ``/api/v1/auth/login``) come in the order of a set.
+    The workers inherit the environment of the process that starts them, this one.
+    """
+    if not hasattr(config, "workerinput"):  # not a worker: the controller, or one process
+        os.environ.setdefault("PYTHONHASHSEED", str(random.SystemRandom().randint(1, 2**32 - 1)))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each of schemathesis's tests gets a nodeid of its own (``…::test_api[GET /healthz]``).
+
+    pytest 9.2 builds an item's nodeid from its ``originalname`` and its parametrization, and
+    schemathesis names the operation in ``name`` only, so all of ``tests/test_fuzz.py``'s tests
+    had the nodeid ``tests/test_fuzz.py::test_api``: pytest-xdist, which schedules tests by
+    nodeid, ran one of them, and ``--durations`` or JUnit reports did not say which.
+    """
+    for item in items:
+        wanted = f"{item.parent.nodeid}::{item.name}" if item.parent else item.nodeid
+        if getattr(item, "operation_label", None) and item.nodeid != wanted:
+            item._id = type(item._id).parse(wanted)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
