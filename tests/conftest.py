@@ -6,10 +6,14 @@ themselves with unique names rather than by sharing state.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
+import sys
 import tempfile
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,6 +21,7 @@ import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from coverage import Coverage
 from litestar import Litestar
 
 from tests.helpers import PASSWORD, Account, login, register, unique
@@ -32,6 +37,72 @@ def with_database(url: str, name: str) -> str:
     """The same DSN pointing at database ``name``."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@contextlib.contextmanager
+def untraced() -> Iterator[None]:
+    """Coverage's tracer off in this thread and in the threads it starts meanwhile."""
+    tracer, thread_tracer = sys.gettrace(), threading.gettrace()
+    sys.settrace(None)
+    threading.settrace(None)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        threading.settrace(thread_tracer)  # type: ignore[arg-type]
+        sys.settrace(tracer)
+
+
+def measured(node: pytest.Item | pytest.Collector) -> bool:
+    """False for what a ``not_measured`` test runs, when coverage is measuring at all."""
+    return node.get_closest_marker("not_measured") is None or Coverage.current() is None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """A ``not_measured`` test runs without coverage's tracer: its setup, call and teardown,
+    and the threads it starts (docs/fuzzing.md says why ``tests/test_fuzz.py`` is one)."""
+    if measured(item):
+        return (yield)
+    with untraced():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """Collecting the tests of a ``not_measured`` module is not measured either (its import
+    is: the module's marks are known only once it is imported)."""
+    if measured(collector):
+        return (yield)
+    with untraced():
+        return (yield)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The workers of one run share one hash seed (a new one each run, as in one process).
+
+    pytest-xdist needs every worker to collect the same tests in the same order, and the order
+    of ``tests/test_fuzz.py``'s tests follows the OpenAPI document's paths, where the paths of
+    one handler (``/api/auth/login`` and ``/api/v1/auth/login``) come in the order of a set.
+    The workers inherit the environment of the process that starts them, this one.
+    """
+    if not hasattr(config, "workerinput"):  # not a worker: the controller, or one process
+        os.environ.setdefault("PYTHONHASHSEED", str(random.SystemRandom().randint(1, 2**32 - 1)))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each of schemathesis's tests gets a nodeid of its own (``…::test_api[GET /healthz]``).
+
+    pytest 9.2 builds an item's nodeid from its ``originalname`` and its parametrization, and
+    schemathesis names the operation in ``name`` only, so all of ``tests/test_fuzz.py``'s tests
+    had the nodeid ``tests/test_fuzz.py::test_api``: pytest-xdist, which schedules tests by
+    nodeid, ran one of them, and ``--durations`` or JUnit reports did not say which.
+    """
+    for item in items:
+        wanted = f"{item.parent.nodeid}::{item.name}" if item.parent else item.nodeid
+        if getattr(item, "operation_label", None) and item.nodeid != wanted:
+            item._id = type(item._id).parse(wanted)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")

@@ -57,6 +57,9 @@ from tests.helpers import PASSWORD
 from wegent.api.params import TRUE
 from wegent.app import create_app
 
+# Not measured by --cov: it would be the suite's slowest part by far for 0.3% (docs/fuzzing.md).
+pytestmark = pytest.mark.not_measured
+
 #: Generated examples per operation and generation mode; raise it for a deeper local run.
 EXAMPLES = int(os.environ.get("WEGENT_FUZZ_EXAMPLES", "4"))
 

@@ -113,6 +113,23 @@ async def test_an_admin_cannot_write_into_a_namespace_that_does_not_exist(
     assert await conn.fetchval("SELECT count(*) FROM kinds WHERE namespace = $1", namespace) == 0
 
 
+async def test_an_admin_cannot_restore_into_a_namespace_that_does_not_exist(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    """What the restore in a namespace being deleted meets, without the race."""
+    namespace = unique("nowhere")
+    response = await Api(client, admin, namespace, "B").restore("ghosts", "g")
+    assert (response.status_code, response.json()) == (
+        404,
+        status_body(
+            404,
+            "NotFound",
+            f'namespace "{namespace}" not found',
+            details={"name": namespace, "kind": "Namespace"},
+        ),
+    )
+
+
 async def test_shared_namespaces_per_user_are_capped_even_when_created_at_once(
     client: httpx.AsyncClient, app: object, admin: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.usefixtures("client", "door")
 
 GROUP = "/apis/agent.wecode.io/v1"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+JSON_PATCH = {"content-type": "application/json-patch+json"}
 
 
 @pytest.fixture
@@ -251,6 +252,61 @@ async def test_a_failed_json_patch_test_is_422(api: Api) -> None:
     assert refused.status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("ops", "problem"),
+    [
+        ('[{"op": "jump", "path": "/spec"}]', "Unknown operation 'jump'"),
+        ('[{"op": "add", "value": 1}]', "Operation must have a 'path' member"),
+        ('[{"op": "add", "path": "/spec/x"}]', "The operation does not contain a 'value' member"),
+        ('[{"op": "add", "path": "/spec/a~2", "value": 1}]', "Found invalid escape ~2"),
+    ],
+)
+async def test_a_malformed_json_patch_is_400(api: Api, ops: str, problem: str) -> None:
+    await api.must_create("ghosts", ghost("g"))
+    refused = await api.request("PATCH", "ghosts", "g", content=ops.encode(), headers=JSON_PATCH)
+    assert (refused.status_code, refused.json()) == (
+        400,
+        status_body(400, "BadRequest", f"invalid JSON patch: {problem}"),
+    )
+
+
+async def test_a_json_patch_that_makes_no_object_is_422(api: Api) -> None:
+    created = await api.must_create("ghosts", ghost("g"))
+    whole = b'[{"op": "replace", "path": "", "value": [1]}]'
+    refused = await api.request("PATCH", "ghosts", "g", content=whole, headers=JSON_PATCH)
+    message = "the body must be a JSON object"
+    assert (refused.status_code, refused.json()) == (
+        422,
+        status_body(
+            422,
+            "Invalid",
+            message,
+            details={
+                "kind": "Ghost",
+                "causes": [{"reason": "FieldValueInvalid", "message": message, "field": ""}],
+            },
+        ),
+    )
+    metadata = b'[{"op": "replace", "path": "/metadata", "value": 5}]'
+    refused = await api.request("PATCH", "ghosts", "g", content=metadata, headers=JSON_PATCH)
+    problem = "Expected `object`, got `int`"
+    assert (refused.status_code, refused.json()) == (
+        422,
+        status_body(
+            422,
+            "Invalid",
+            f"the object is invalid: metadata: {problem}",
+            details={
+                "kind": "Ghost",
+                "causes": [
+                    {"reason": "FieldValueInvalid", "message": problem, "field": "metadata"}
+                ],
+            },
+        ),
+    )
+    assert (await api.get("ghosts", "g")).json() == created  # nothing was written
+
+
 # -- lists -------------------------------------------------------------------------------------
 
 
@@ -300,6 +356,21 @@ async def test_resource_version_parameters(api: Api) -> None:
         {"resourceVersion": version, "resourceVersionMatch": "Newest"},
     ):
         assert (await api.list("ghosts", params=params)).status_code == 400, params
+    for params, message in (
+        (
+            {"resourceVersion": version, "continue": "x"},
+            "specifying resource version is not allowed when using continue",
+        ),
+        (
+            {"resourceVersion": "0", "resourceVersionMatch": "Exact"},
+            'resourceVersionMatch "Exact" is forbidden for resourceVersion "0"',
+        ),
+    ):
+        refused = await api.list("ghosts", params=params)
+        assert (refused.status_code, refused.json()) == (
+            400,
+            status_body(400, "BadRequest", message),
+        )
     got = await api.get("ghosts", "a", params={"resourceVersion": "0"})
     assert got.status_code == 200
 

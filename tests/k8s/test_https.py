@@ -90,12 +90,14 @@ def test_given_files_with_two_workers(served_tls: TlsServer, folder: Path) -> No
             for _ in range(10):
                 assert https.get("/healthz").status_code == 200
                 assert http.get("/healthz").status_code == 200
-        workers = wait_for(lambda: worker_pids(server.log(), 2), server.log)
+        # A shared CI machine under coverage can take long to import and start a worker.
+        started = "Application startup complete."
+        # Both workers started before one is killed (one killed while starting never says so).
+        wait_for(lambda: server.log().count(started) == 2, server.log, within=120)
+        workers = worker_pids(server.log(), 2)
         os.kill(workers[0], signal.SIGKILL)
         wait_for(lambda: "died" in server.log(), server.log)
         wait_for(lambda: worker_pids(server.log(), 3), server.log)
-        # A shared CI machine under coverage can take long to import and start a worker.
-        started = "Application startup complete."
         wait_for(lambda: server.log().count(started) == 3, server.log, within=120)
         with server.client() as https:
             assert https.get("/readyz").status_code == 200

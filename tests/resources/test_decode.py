@@ -109,6 +109,12 @@ def test_bind_mode_alias_that_contradicts_bind_mode_is_an_error_on_the_alias() -
     ]
 
 
+def test_a_null_alias_is_as_if_it_were_absent() -> None:
+    assert "bindMode" not in spec_json("Team", {**TEAM, "bind_mode": None})
+    spec = spec_json("Team", {**TEAM, "bindMode": ["chat"], "bind_mode": None})
+    assert (spec["bindMode"], "bind_mode" in spec) == (["chat"], False)
+
+
 def test_aliases_work_on_already_parsed_documents() -> None:
     decoded = decode(manifest({"runtime": "Chat"}), input_type("Shell"))
     assert decoded.value.spec == ShellSpec(shellType="Chat")
@@ -145,6 +151,11 @@ def test_warn_drops_unknown_fields_at_every_depth_and_warns_once_each() -> None:
         b'"requireConfirmation":false,"contextPassing":"none"},{"botRef":{"name":"b2"},'
         b'"requireConfirmation":false,"contextPassing":"none"}],"collaborationModel":"solo"}}'
     )
+
+
+def test_an_unknown_top_level_field_is_named_as_written() -> None:
+    decoded = decode(encode(manifest(TEAM, **{"[0]": 1})), input_type("Team"))
+    assert decoded.warnings == ['unknown field "[0]"']
 
 
 def test_ignore_drops_unknown_fields_silently() -> None:

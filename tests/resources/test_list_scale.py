@@ -6,6 +6,9 @@ buffers a page touches are the same with a million stored objects as with a thou
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,34 +26,101 @@ FILL = """
 INSERT INTO kinds (uid, kind, namespace, name, labels, annotations, spec, status, refs,
                    resource_version, generation, created_by, updated_by, created_at, updated_at,
                    deleted_at)
-SELECT gen_random_uuid(), 'Ghost', 'ns-' || (i % $2), 'g-' || lpad(i::text, 7, '0'),
+SELECT gen_random_uuid(), 'Ghost', 'ns-' || (i % $3), 'g-' || lpad(i::text, 7, '0'),
        jsonb_build_object('team', 't' || (i % 7), 'tier', CASE WHEN i % 997 = 0 THEN 'gold' ELSE 'std' END),
        '{}', jsonb_build_object('systemPrompt', 'prompt ' || i), '{"state":"Available","message":null}',
        '[]', nextval('resource_version_seq'), 1, 'fill', 'fill', now(), now(),
        CASE WHEN i % 50 = 0 THEN now() END
-FROM generate_series(1, $1) AS i
+FROM generate_series($1::int, $2::int) AS i
 """
 SPACES = """
 INSERT INTO namespaces (name, personal, created_at)
 SELECT 'ns-' || i, false, now() FROM generate_series(0, $1 - 1) AS i ON CONFLICT DO NOTHING
 """
 PAGE = 100
+#: The table's indexes that no constraint owns, as the migrations made them (a unique index is
+#: one of them when no constraint declares it).
+SECONDARY_INDEXES = """
+SELECT i.relname, pg_get_indexdef(x.indexrelid)
+FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+WHERE x.indrelid = 'kinds'::regclass
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+ORDER BY i.relname
+"""
+FOREIGN_KEYS = """
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = 'kinds'::regclass AND contype = 'f'
+ORDER BY conname
+"""
+#: What the migrations declare on the table: columns, indexes, constraints, triggers.
+SCHEMA = """
+SELECT 'column ' || attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attnotnull::text
+       || coalesce(' collate ' || collname, '')
+FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation AND c.collname <> 'default'
+WHERE attrelid = 'kinds'::regclass AND attnum > 0 AND NOT attisdropped
+UNION ALL
+SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'kinds'::regclass
+UNION ALL
+SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(oid)
+FROM pg_constraint WHERE conrelid = 'kinds'::regclass
+UNION ALL
+SELECT 'trigger ' || pg_get_triggerdef(oid) || ' ' || tgenabled::text
+FROM pg_trigger WHERE tgrelid = 'kinds'::regclass AND NOT tgisinternal
+ORDER BY 1
+"""
 
 
 async def filled(
     make_database: Callable[[], Awaitable[str]], tmp: Path, rows: int, spaces: int
 ) -> Database:
+    """A migrated database holding ``rows`` Ghosts spread over ``spaces`` namespaces.
+
+    The rows are the test's arrangement, not writes of the service, so they go in the bulk
+    way (a million row by row took over a minute): the foreign keys and the indexes no
+    constraint owns are dropped before the fill and made again after it from their own
+    definitions (adding a foreign key checks every row at once), row triggers do not fire
+    (``session_replication_role = replica``), and one connection per core inserts its share
+    of the rows (most of an insert is PostgreSQL rendering the row's ``body``). The table is
+    then checked to be exactly the migrated one.
+    """
     db = Database(make_settings(await make_database(), tmp))
     await db.connect()
     await migrate(db)
     async with db.pool.acquire() as conn:
+        migrated = await conn.fetch(SCHEMA)
+        indexes = await conn.fetch(SECONDARY_INDEXES)
+        foreign_keys = await conn.fetch(FOREIGN_KEYS)
+        async with conn.transaction():
+            for name, _ in foreign_keys:
+                await conn.execute(f'ALTER TABLE kinds DROP CONSTRAINT "{name}"')
+            for name, _ in indexes:
+                await conn.execute(f'DROP INDEX "{name}"')
+            await conn.execute(SPACES, spaces)
+    fillers = min(max(os.cpu_count() or 1, 2), 8)
+    bounds = [rows * k // fillers for k in range(fillers + 1)]
+    await asyncio.gather(
+        *(fill(db, first + 1, last, spaces) for first, last in itertools.pairwise(bounds))
+    )
+    async with db.pool.acquire() as conn:
         await conn.execute("SET statement_timeout = 0")
-        # A bulk load: the row triggers (version stamp, watch log) are not wanted here.
-        await conn.execute("SET session_replication_role = replica")
-        await conn.execute(SPACES, spaces)
-        await conn.execute(FILL, rows, spaces, timeout=900)
+        await conn.execute("SET maintenance_work_mem = '256MB'")
+        async with conn.transaction():
+            for _, definition in indexes:
+                await conn.execute(definition, timeout=900)
+            for name, definition in foreign_keys:
+                await conn.execute(f'ALTER TABLE kinds ADD CONSTRAINT "{name}" {definition}')
+        assert await conn.fetch(SCHEMA) == migrated
         await conn.execute("VACUUM ANALYZE kinds", timeout=900)
     return db
+
+
+async def fill(db: Database, first: int, last: int, spaces: int) -> None:
+    """Ghosts ``g-{first}`` to ``g-{last}``, on a connection of their own."""
+    async with db.pool.acquire() as conn:
+        await conn.execute("SET statement_timeout = 0")
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute(FILL, first, last, spaces, timeout=900)
 
 
 @pytest.fixture(scope="module")

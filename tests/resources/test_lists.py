@@ -10,7 +10,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from tests.helpers import register
+from tests.helpers import register, status_body
 from tests.resources.api import Api, ghost
 
 pytestmark = pytest.mark.usefixtures("door")  # through both doors of the resource API
@@ -118,12 +118,44 @@ async def test_bad_selector_is_400_with_the_position(api: Api) -> None:
     )
 
 
+async def test_a_selector_over_4096_characters_is_400(api: Api) -> None:
+    response = await api.list("ghosts", params={"labelSelector": "a" * 4097})
+    shown = '"' + "a" * 100 + '"'  # the value is shown cut at 100 characters
+    message = (
+        f"invalid value {shown} for query parameter labelSelector: must be at most 4096 characters"
+    )
+    assert (response.status_code, response.json()) == (
+        400,
+        status_body(400, "BadRequest", message),
+    )
+
+
 async def test_trash_pages_too(api: Api) -> None:
     for i in range(5):
         await api.must_create("ghosts", ghost(f"t{i}"))
         await api.delete("ghosts", f"t{i}")
     assert await walk(api, "ghosts", 2, deleted="true") == [f"t{i}" for i in range(5)]
     assert await walk(api, "ghosts", 2) == []
+
+
+async def test_booleans_are_read_as_kubernetes_reads_them(api: Api) -> None:
+    """As Go's ``strconv.ParseBool``: 1, t, T, TRUE, true, True, and the same for false."""
+    await api.must_create("ghosts", ghost("live"))
+    await api.must_create("ghosts", ghost("gone"))
+    assert (await api.delete("ghosts", "gone")).status_code == api.deleted
+    for spelling in ("1", "t", "T", "TRUE", "true", "True"):
+        trash = await api.list("ghosts", params={"deleted": spelling})
+        assert await names_of(trash) == ["gone"], spelling
+    for spelling in ("0", "f", "F", "FALSE", "false", "False"):
+        live = await api.list("ghosts", params={"deleted": spelling})
+        assert await names_of(live) == ["live"], spelling
+    for spelling in ("yes", "", "tRUE"):
+        response = await api.list("ghosts", params={"deleted": spelling})
+        message = f'invalid value "{spelling}" for query parameter deleted: must be true or false'
+        assert (response.status_code, response.json()) == (
+            400,
+            status_body(400, "BadRequest", message),
+        )
 
 
 async def test_paging_under_concurrent_writes_never_repeats_or_skips(api: Api) -> None:

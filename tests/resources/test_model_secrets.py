@@ -67,6 +67,24 @@ async def test_reveal_is_for_editors_only(
     assert (await viewer.list("models", params={"reveal": "true"})).status_code == 403
 
 
+async def test_a_list_reveals_every_item_to_an_editor(client: httpx.AsyncClient) -> None:
+    account = await register(client)
+    api = Api(client, account, account.username, "B")
+    await api.must_create("models", model("m1", API_KEY=SECRET))
+    await api.must_create("models", model("m2", API_KEY="sk-2"))
+
+    async def envs(**params: str) -> list[object]:
+        listed = await api.list("models", params=params)
+        assert listed.status_code == 200, listed.text
+        return [item["spec"]["modelConfig"]["env"] for item in listed.json()["items"]]
+
+    assert await envs(reveal="true") == [
+        {"MODEL": "gpt-4o", "API_KEY": SECRET},
+        {"MODEL": "gpt-4o", "API_KEY": "sk-2"},
+    ]
+    assert await envs() == [{"MODEL": "gpt-4o", "API_KEY": "***"}] * 2
+
+
 async def test_get_edit_put_round_trips_without_the_plain_text(client: httpx.AsyncClient) -> None:
     account = await register(client)
     api = Api(client, account, account.username, "A")

@@ -101,6 +101,37 @@ async def test_targets_in_unreadable_namespaces_are_not_found(
     )
 
 
+async def test_references_only_into_unreadable_namespaces_are_all_not_found(
+    client: httpx.AsyncClient, api: Api, bob: Account
+) -> None:
+    await Api(client, bob, bob.username, "B").must_create("ghosts", ghost("bobs"))
+    await Api(client, bob, bob.username, "B").must_create("bots", bot("b", "bobs"))
+    members = [{"botRef": {"name": "b", "namespace": bob.username}}]
+    response = await api.create(
+        "teams", manifest("Team", "t", {"members": members, "collaborationModel": "solo"})
+    )
+    message = f'Bot "b" not found in namespace "{bob.username}"'
+    assert (response.status_code, response.json()) == (
+        422,
+        status_body(
+            422,
+            "Invalid",
+            f'Team "t" is invalid: spec.members[0].botRef: {message}',
+            details={
+                "name": "t",
+                "kind": "Team",
+                "causes": [
+                    {
+                        "reason": "FieldValueNotFound",
+                        "message": message,
+                        "field": "spec.members[0].botRef",
+                    }
+                ],
+            },
+        ),
+    )
+
+
 async def test_shared_namespace_targets_resolve_for_members(
     client: httpx.AsyncClient, api: Api, bob: Account
 ) -> None:

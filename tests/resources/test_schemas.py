@@ -531,6 +531,23 @@ def test_label_problems_are_reported_with_every_other_problem() -> None:
     ]
 
 
+def test_annotation_problems_are_reported_with_every_other_problem() -> None:
+    annotations = {"n": 1, "b/c/d": "x", "ok": "fine"}
+    manifest = {"metadata": {"name": "g", "annotations": annotations}, "spec": {}}
+    with pytest.raises(Invalid) as info:
+        decode(msgspec.json.encode(manifest), input_type("Ghost"))
+    assert info.value.causes == [
+        invalid("metadata.annotations[n]", "Expected `str`, got `int`"),
+        invalid(
+            "metadata.annotations[b/c/d]",
+            'Invalid value: "b/c/d": prefix part must be a lowercase DNS subdomain: lower case '
+            "alphanumeric characters, '-' or '.', starting and ending with an alphanumeric "
+            "character",
+        ),
+        required("spec.systemPrompt"),
+    ]
+
+
 def test_check_depth_counts_containers() -> None:
     assert check_depth(1, max_depth=0)
     assert check_depth({"a": [1, {"b": 2}]}, max_depth=3)

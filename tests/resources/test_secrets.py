@@ -309,7 +309,11 @@ def test_legacy_plain_secret() -> None:
     assert env_of(open_model_spec(legacy, BOX, reveal=True)) == {"API_KEY": "plain"}
 
 
-@pytest.mark.parametrize("value", ["enc:v1:garbage!", "enc:v1:", SecretBox("x" * 48).seal("s")])
+@pytest.mark.parametrize(
+    "value",
+    ["enc:v1:garbage!", "enc:v1:", SecretBox("x" * 48).seal("s")],
+    ids=["garbage", "empty", "sealed-under-another-key"],  # the same ids in every process
+)
 def test_unopenable_secret_is_masked_even_when_revealing(value: str) -> None:
     spec = model({"API_KEY": value})
     assert env_of(open_model_spec(spec, BOX, reveal=True)) == {"API_KEY": "***"}
