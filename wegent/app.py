@@ -13,7 +13,7 @@ from litestar.di import Provide
 from litestar.openapi.spec import Components, SecurityScheme
 
 from wegent import __version__
-from wegent.api import auth, kubernetes, namespaces, users
+from wegent.api import auth, kubernetes, namespaces, tokens, users
 from wegent.api.bodies import add_warnings
 from wegent.api.dispatch import Dispatcher
 from wegent.api.errors import EXCEPTION_HANDLERS
@@ -38,7 +38,9 @@ ROUTES = [
     auth.login,
     users.me,
     users.list_users,
+    users.create_user,
     users.patch_user,
+    *tokens.ROUTES,
     namespaces.list_namespaces,
     namespaces.create_namespace,
     namespaces.get_namespace,
@@ -97,10 +99,20 @@ def create_app(settings: Settings | None = None) -> WegentApp:
             version=__version__,
             components=Components(
                 security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                    "bearer": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="A login JWT or an API token (wg-…)",
+                    ),
+                    "apiKey": SecurityScheme(
+                        type="apiKey",
+                        name="X-API-Key",
+                        security_scheme_in="header",
+                        description="An API token (wg-…)",
+                    ),
                 }
             ),
-            security=[{"bearer": []}],
+            security=[{"bearer": []}, {"apiKey": []}],
             openapi_router=Router(
                 "/schema", route_handlers=[], include_in_schema=False, opt=policy("public")
             ),

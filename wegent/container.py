@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wegent.auth.access import Access
+from wegent.auth.api_tokens import ApiTokens
 from wegent.auth.namespaces import Namespaces
 from wegent.auth.passwords import Passwords
 from wegent.auth.policy import PolicyGuard
@@ -31,6 +32,7 @@ class Services:
     db: Database
     tokens: TokenIssuer
     access: Access
+    api_tokens: ApiTokens
     users: Users
     namespaces: Namespaces
     guard: PolicyGuard
@@ -42,6 +44,7 @@ class Services:
     def build(cls, settings: Settings, db: Database) -> Services:
         tokens = TokenIssuer(settings.jwt_secret, settings.token_lifetime_minutes)
         access = Access(db, settings.user_cache_ttl_s)
+        api_tokens = ApiTokens(db, access, settings.user_cache_ttl_s)
         passwords = Passwords(settings.argon2_profile)
         users = Users(db, passwords, tokens, access, settings.allow_registration)
         pager = Pager(settings.secret_key)
@@ -61,9 +64,10 @@ class Services:
             db=db,
             tokens=tokens,
             access=access,
+            api_tokens=api_tokens,
             users=users,
             namespaces=Namespaces(db, access, pager, settings.max_namespaces_per_user),
-            guard=PolicyGuard(tokens, access),
+            guard=PolicyGuard(tokens, api_tokens, access),
             resources=resources,
             batch=Batch(db, resources),
             watch=watch,

@@ -27,13 +27,23 @@ async def test_register_answers_the_user_without_its_hash(client: httpx.AsyncCli
     )
     assert response.status_code == 201
     body = response.json()
-    assert sorted(body) == ["createdAt", "email", "id", "isActive", "role", "updatedAt", "username"]
+    assert sorted(body) == [
+        "createdAt",
+        "email",
+        "id",
+        "isActive",
+        "role",
+        "serviceAccount",
+        "updatedAt",
+        "username",
+    ]
     assert (body["username"], body["email"], body["role"], body["isActive"]) == (
         name,
         f"{name}@example.com",
         "user",
         True,
     )
+    assert body["serviceAccount"] is False
     assert isinstance(body["id"], int)
     assert TIMESTAMP.match(body["createdAt"]) and TIMESTAMP.match(body["updatedAt"])
     assert PASSWORD not in response.text and "argon2" not in response.text

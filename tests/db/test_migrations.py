@@ -22,6 +22,7 @@ TABLES = {
     "login_failures",
     "namespaces",
     "namespace_members",
+    "api_tokens",
     "kinds",
     "tasks",
     "watch_changes",  # raw: written by triggers only (docs/watch.md)

@@ -51,7 +51,14 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 #: The request headers this layer and the resource API read.
 _READ_HEADERS = frozenset(
-    {b"content-length", b"transfer-encoding", b"authorization", b"content-type", b"accept"}
+    {
+        b"content-length",
+        b"transfer-encoding",
+        b"authorization",
+        b"x-api-key",
+        b"content-type",
+        b"accept",
+    }
 )
 
 

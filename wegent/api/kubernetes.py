@@ -143,12 +143,12 @@ async def access_review(request: AnyRequest, services: ServicesDep) -> Response[
     review = bodies.read(
         content_type, await request.body(), reviews.AccessReview, "SelfSubjectAccessReview"
     )
-    authorization = request.headers.get("authorization")
+    principal = principal_of(request)
 
     async def check(opt: Any, namespace: str | None, across: bool) -> None:
-        await services.guard.check(opt, authorization, namespace, across)
+        await services.guard.authorize(principal, opt, namespace, across)
 
-    answer = await _protocol(request).reviewer.review(principal_of(request), review, check)
+    answer = await _protocol(request).reviewer.review(principal, review, check)
     return Response(answer, media_type=JSON, status_code=201)
 
 

@@ -26,7 +26,7 @@ from wegent.api import params as p
 from wegent.api import tables
 from wegent.api.answers import JSON, Answer, answer, error_answer
 from wegent.api.bodies import check_media_type
-from wegent.auth.policy import Policy, policy
+from wegent.auth.policy import Policy, credential, policy
 from wegent.errors import BadRequest, Expired
 from wegent.k8s.bodies import MEDIA_TYPES as DELETE_OPTIONS_TYPES
 from wegent.k8s.bodies import delete_options
@@ -211,7 +211,7 @@ class ResourceApi:
         namespace = incoming.namespace
         principal, resolved = await self.services.guard.check(
             route.opt,
-            incoming.headers.get(b"authorization"),
+            credential(incoming.headers.get(b"authorization"), incoming.headers.get(b"x-api-key")),
             namespace if namespace is not None else values.get("namespace"),
             values.get("allNamespaces", False),
         )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from litestar import get, patch
+from litestar import get, patch, post
 from litestar.params import JSONBody
 
 from wegent.api.bodies import StrictBody
 from wegent.api.docs import errors
 from wegent.api.markers import AnyRequest, ServicesDep, UserName
-from wegent.auth.models import Me, UserList, UserOut, UserPatch
+from wegent.auth.models import Me, UserCreate, UserList, UserOut, UserPatch
 from wegent.auth.policy import policy, principal_of
 
 
@@ -21,6 +21,19 @@ async def me(request: AnyRequest, services: ServicesDep) -> Me:
 @get("/api/v1/users", opt=policy("admin"), responses=errors(401, 403), tags=["users"])
 async def list_users(services: ServicesDep) -> UserList:
     return await services.users.list()
+
+
+@post(
+    "/api/v1/users",
+    opt=policy("admin"),
+    dto=StrictBody[UserCreate],
+    responses=errors(401, 403, 409, 415, 422),
+    tags=["users"],
+)
+async def create_user(data: JSONBody[UserCreate], services: ServicesDep) -> UserOut:
+    """A service account (``serviceAccount: true``: no password, API tokens only) or a person
+    with a password; either way with its personal namespace."""
+    return await services.users.add(data)
 
 
 @patch(

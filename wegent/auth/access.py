@@ -36,22 +36,68 @@ _MEMBER_OF = (
 )
 
 
-async def _readable(conn: asyncpg.Connection, user_id: int) -> list[str]:
-    """The namespaces a user who is not an admin reads: the shared ones and its own roles'."""
-    rows = await conn.fetch(_MEMBER_OF, user_id)
-    return sorted({*SHARED, *(r["name"] for r in rows)})
+_UNEXPIRED = (
+    "SELECT true FROM api_tokens WHERE id = $1 AND (expires_at IS NULL OR expires_at > now())"
+)
+
+
+async def _readable(conn: asyncpg.Connection, principal: Principal) -> list[str] | None:
+    """The namespaces a caller reads, or None for all of them: an admin's every one, anyone
+    else's the shared ones and its own roles'; in both cases within its token's namespaces."""
+    token = principal.token
+    within = None if token is None else token.namespaces
+    if principal.role == "admin":
+        return None if within is None else sorted(within)
+    rows = await conn.fetch(_MEMBER_OF, principal.id)
+    names = {*SHARED, *(r["name"] for r in rows)}
+    return sorted(names if within is None else names & within)
+
+
+_RANK = {"view": 0, "edit": 1, "admin": 2}
+
+
+class TokenScope(msgspec.Struct, frozen=True):
+    """The API token a request came with (API.md §16): what narrows its user's rights."""
+
+    id: int
+    name: str
+    namespaces: frozenset[str] | None  # None: every namespace its user may use
+    role: str | None  # None: no cap
+    expires_at: float | None  # Unix time; None: never
+
+    @property
+    def narrows(self) -> bool:
+        return self.namespaces is not None or self.role is not None
+
+    def narrow(self, namespace: str, role: str) -> str | None:
+        """``role`` (its user's in ``namespace``) as far as this token may use it."""
+        if self.namespaces is not None and namespace not in self.namespaces:
+            return None
+        if self.role is not None and _RANK[role] > _RANK[self.role]:
+            return self.role
+        return role
 
 
 class Principal(msgspec.Struct, frozen=True):
-    """The authenticated caller as the server's records describe it now."""
+    """The authenticated caller as the server's records describe it now, and the API token it
+    came with, if any."""
 
     id: int
     username: str
     role: str
+    token: TokenScope | None = None
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        """A global admin: an admin user, by password or through a token that narrows nothing."""
+        return self.role == "admin" and (self.token is None or not self.token.narrows)
+
+
+def describe(principal: Principal) -> str:
+    """The caller as errors name it: ``user "alice"`` or ``token "ci" of user "alice"``."""
+    if principal.token is None:
+        return f'user "{principal.username}"'
+    return f'token "{principal.token.name}" of user "{principal.username}"'
 
 
 class Access:
@@ -63,15 +109,21 @@ class Access:
         self._roles: TTLCache[str | None] = TTLCache(ttl)
 
     async def principal(self, claims: Claims) -> Principal:
-        """The caller behind a valid token; unknown or disabled users are the same 401."""
-        cached = self._users.get(claims.user_id)
-        if cached is MISSING:  # unknown and disabled users are remembered too, as None
-            async with self._db.acquire() as conn:
-                row = await conn.fetchrow(_ACTIVE_USER, claims.user_id)
-            cached = Principal(row["id"], row["username"], row["role"]) if row else None
-            self._users.put(claims.user_id, cached)
-        if cached is None or cached.username != claims.username:
+        """The caller behind a valid login token; unknown or disabled users are the same 401."""
+        user = await self.user(claims.user_id)
+        if user is None or user.username != claims.username:
             raise Unauthorized()
+        return user
+
+    async def user(self, user_id: int) -> Principal | None:
+        """The active user ``user_id`` as its record says (within the cache's time to live), or
+        None when it is unknown or disabled (remembered too)."""
+        cached = self._users.get(user_id)
+        if cached is MISSING:
+            async with self._db.acquire() as conn:
+                row = await conn.fetchrow(_ACTIVE_USER, user_id)
+            cached = Principal(row["id"], row["username"], row["role"]) if row else None
+            self._users.put(user_id, cached)
         return cached
 
     @staticmethod
@@ -82,12 +134,21 @@ class Access:
     async def role(
         self, principal: Principal, namespace: str, conn: asyncpg.Connection | None = None
     ) -> str | None:
-        """The caller's role in ``namespace`` (already resolved), or None.
+        """The caller's role in ``namespace`` (already resolved), or None; a token's caller
+        gets its user's role as far as the token allows.
 
         A caller already holding a connection passes it: taking a second one from the pool
         while holding the first can exhaust the pool under load and wait forever.
         """
-        if principal.is_admin:
+        role = await self._user_role(principal, namespace, conn)
+        if principal.token is None or role is None:
+            return role
+        return principal.token.narrow(namespace, role)
+
+    async def _user_role(
+        self, principal: Principal, namespace: str, conn: asyncpg.Connection | None
+    ) -> str | None:
+        if principal.role == "admin":
             return "admin"
         if namespace in SHARED:
             return "view"
@@ -117,30 +178,31 @@ class Access:
         resolved = self.resolve(principal, namespace)
         if not await self.allows(principal, resolved, verb):
             raise Forbidden(
-                f'user "{principal.username}" cannot {verb} in namespace "{resolved}"',
+                f'{describe(principal)} cannot {verb} in namespace "{resolved}"',
                 kind="Namespace",
                 name=resolved,
             )
         return resolved
 
     async def readable(self, principal: Principal) -> list[str] | None:
-        """Every namespace the caller can read, or None for a global admin (all of them)."""
-        if principal.is_admin:
+        """Every namespace the caller can read, or None for all of them."""
+        token = principal.token
+        if principal.role == "admin" and (token is None or token.namespaces is None):
             return None
         async with self._db.acquire() as conn:
-            return await _readable(conn, principal.id)
+            return await _readable(conn, principal)
 
-    async def current(self, user_id: int) -> tuple[Principal | None, list[str] | None]:
-        """The user as the records say now, uncached (None when gone or disabled), and what
-        it may read (as :meth:`readable`): open watches re-check their callers with it."""
+    async def current(self, principal: Principal) -> tuple[Principal | None, list[str] | None]:
+        """The caller as the records say now, uncached (None when its user is gone or
+        disabled, or its token revoked or expired), and what it may read (as
+        :meth:`readable`): open watches re-check their callers with it."""
+        token = principal.token
         async with self._db.acquire() as conn:
-            row = await conn.fetchrow(_ACTIVE_USER, user_id)
-            if row is None:
+            row = await conn.fetchrow(_ACTIVE_USER, principal.id)
+            if row is None or (token is not None and not await conn.fetchval(_UNEXPIRED, token.id)):
                 return None, []
-            principal = Principal(row["id"], row["username"], row["role"])
-            if principal.is_admin:
-                return principal, None
-            return principal, await _readable(conn, user_id)
+            now = Principal(row["id"], row["username"], row["role"], token)
+            return now, await _readable(conn, now)
 
     def forget_user(self, user_id: int) -> None:
         self._users.invalidate(user_id)

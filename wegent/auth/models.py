@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from wegent.names import NAME_PATTERN
 from wegent.names import NAMESPACE_PATTERN as DNS_LABEL
 
 Username = Annotated[str, msgspec.Meta(min_length=2, max_length=63, pattern=DNS_LABEL)]
@@ -48,6 +49,22 @@ class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
     isActive: bool | None = None
 
 
+class UserCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """An admin creates a user (API.md §16): a service account (no password: it acts only
+    through API tokens an admin creates for it), or a person with a password."""
+
+    username: Username
+    serviceAccount: bool = False
+    password: Password | None = None
+    email: Email | None = None
+
+    def __post_init__(self) -> None:
+        if self.serviceAccount and self.password is not None:
+            raise ValueError("`password`: Forbidden: a service account has no password")
+        if not self.serviceAccount and self.password is None:
+            raise ValueError("`password`: Required value: a user who is not a service account")
+
+
 class UserOut(msgspec.Struct):
     id: int
     username: str
@@ -56,6 +73,7 @@ class UserOut(msgspec.Struct):
     isActive: bool
     createdAt: str
     updatedAt: str
+    serviceAccount: bool
 
 
 class UserList(msgspec.Struct):
@@ -166,4 +184,53 @@ class MemberOut(msgspec.Struct):
 class MemberList(msgspec.Struct):
     items: list[MemberOut]
     kind: str = "MemberList"
+    apiVersion: str = "v1"
+
+
+TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=63, pattern=NAME_PATTERN)]
+TokenRole = Literal["view", "edit"]
+
+
+class TokenCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """An API token to make (API.md §16). ``expiresInDays`` absent: 90 days; null: never.
+    ``namespaces``: the only namespaces it may act in (``default``: its user's own);
+    ``role``: the most it may do in any of them."""
+
+    name: TokenName
+    expiresInDays: Annotated[int, msgspec.Meta(ge=1, le=365)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    namespaces: (
+        Annotated[list[NamespaceName], msgspec.Meta(min_length=1, max_length=100)] | None
+    ) = None
+    role: TokenRole | None = None
+
+
+class TokenOut(msgspec.Struct):
+    """A token as listed: never its secret."""
+
+    name: str
+    prefix: str
+    createdAt: str
+    expiresAt: str | None
+    lastUsedAt: str | None
+    namespaces: list[str] | None
+    role: str | None
+
+
+class TokenCreated(msgspec.Struct):
+    """A token just made: the only answer that carries its secret (``token``)."""
+
+    name: str
+    token: str
+    prefix: str
+    createdAt: str
+    expiresAt: str | None
+    namespaces: list[str] | None
+    role: str | None
+
+
+class TokenList(msgspec.Struct):
+    items: list[TokenOut]
+    kind: str = "TokenList"
     apiVersion: str = "v1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from wegent.auth.access import Access, Principal
+from wegent.auth.access import Access, Principal, describe
 from wegent.auth.models import (
     MemberList,
     MemberOut,
@@ -36,6 +36,12 @@ _NAMESPACE = (
 )
 
 
+def _within(principal: Principal) -> list[str] | None:
+    """The namespaces the caller's token is limited to, or None."""
+    token = principal.token
+    return None if token is None or token.namespaces is None else sorted(token.namespaces)
+
+
 class Namespaces:
     """Create, read and delete namespaces; manage who is a member with which role."""
 
@@ -57,12 +63,13 @@ class Namespaces:
                 f"{_NAMESPACE} LEFT JOIN namespace_members m "
                 "ON m.namespace = n.id AND m.member = $1 "
                 "WHERE ($2 OR m.role IS NOT NULL OR n.name IN ('public', 'system')) "
-                "AND n.name > $3 "
+                "AND ($5::text[] IS NULL OR n.name = ANY($5)) AND n.name > $3 "
                 "ORDER BY n.name LIMIT $4",
                 principal.id,
-                principal.is_admin,
+                principal.role == "admin",
                 after,
                 limit + 1,
+                _within(principal),
             )
         token = None
         if len(rows) > limit:
@@ -77,6 +84,13 @@ class Namespaces:
         """A shared namespace; its creator is its admin. Names share one space with users.
         A dry run makes every check and writes nothing (its transaction is rolled back)."""
         name = body.wanted
+        token = principal.token
+        if token is not None and token.narrow(name, "admin") in (None, "view"):
+            raise Forbidden(
+                f'{describe(principal)} cannot create namespace "{name}"',
+                kind="Namespace",
+                name=name,
+            )
         if is_reserved(name):
             raise Invalid(
                 f'namespace name "{name}" is reserved',
@@ -122,7 +136,7 @@ class Namespaces:
         The user's row is locked first and the count read after the lock, so concurrent
         creates by one user are counted one after the other and cannot pass the limit together.
         """
-        if principal.is_admin:
+        if principal.role == "admin":
             return
         await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE", principal.id)
         owned = await conn.fetchval(
@@ -252,8 +266,12 @@ class Namespaces:
 
     @staticmethod
     def _role(principal: Principal, row: asyncpg.Record) -> str:
-        """Global admins are admins everywhere; everyone else reads ``public`` and ``system``."""
-        return "admin" if principal.is_admin else row["role"] or "view"
+        """Global admins are admins everywhere; everyone else reads ``public`` and ``system``;
+        a token's caller has what its token allows of that (the route let it in: not None)."""
+        role: str = "admin" if principal.role == "admin" else row["role"] or "view"
+        if principal.token is not None:
+            return principal.token.narrow(row["name"], role) or "view"
+        return role
 
     @staticmethod
     def _out(row: asyncpg.Record, role: str) -> NamespaceOut:

@@ -15,7 +15,8 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
-from wegent.auth.access import Access, Principal, Verb
+from wegent.auth.access import Access, Principal, Verb, describe
+from wegent.auth.api_tokens import PREFIX, ApiTokens
 from wegent.auth.tokens import InvalidToken, TokenIssuer
 from wegent.errors import BadRequest, Forbidden, Unauthorized
 from wegent.names import DEFAULT, is_namespace
@@ -48,8 +49,9 @@ def namespace_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 class PolicyGuard:
     """The app-level guard: authenticate, then authorize by the route's declared policy."""
 
-    def __init__(self, tokens: TokenIssuer, access: Access) -> None:
+    def __init__(self, tokens: TokenIssuer, api_tokens: ApiTokens, access: Access) -> None:
         self._tokens = tokens
+        self._api_tokens = api_tokens
         self._access = access
 
     async def before_request(self, request: Request[Any, Any, Any]) -> None:
@@ -67,7 +69,9 @@ class PolicyGuard:
         query = connection.query_params
         principal, namespace = await self.check(
             handler.opt,
-            connection.headers.get("authorization"),
+            credential(
+                connection.headers.get("authorization"), connection.headers.get("x-api-key")
+            ),
             connection.path_params.get("namespace") or query.get("namespace"),
             _truthy(query.get("allNamespaces")),
         )
@@ -79,7 +83,7 @@ class PolicyGuard:
     async def check(
         self,
         opt: Mapping[str, Any],
-        authorization: str | None,
+        credential: str | None,
         namespace: str | None,
         all_namespaces: bool,
     ) -> tuple[Principal | None, str | None]:
@@ -89,29 +93,56 @@ class PolicyGuard:
             raise Forbidden("this route has no access policy")
         if name == "public":
             return None, None
-        principal = await self.authenticate(authorization)
+        principal = await self.authenticate(credential)
+        return principal, await self.authorize(principal, opt, namespace, all_namespaces)
+
+    async def authorize(
+        self,
+        principal: Principal,
+        opt: Mapping[str, Any],
+        namespace: str | None,
+        all_namespaces: bool,
+    ) -> str | None:
+        """The namespace ``principal`` may act in under the route's policy, if it names one."""
+        name = opt.get("policy")
+        if name not in POLICIES:
+            raise Forbidden("this route has no access policy")
         if name == "admin" and not principal.is_admin:
-            raise Forbidden(f'user "{principal.username}" is not an admin')
+            raise Forbidden(f"{describe(principal)} is not an admin")
         verb = _VERBS.get(name)
         if verb is None:
-            return principal, None
+            return None
         requested = namespace or DEFAULT
         if not is_namespace(requested):
             raise BadRequest(f"invalid namespace name {requested[:70]!r}: must be a DNS label")
         if all_namespaces and opt.get("all_namespaces"):
-            return principal, None  # an all-namespaces list is limited to what the caller reads
-        return principal, await self._access.require(principal, requested, verb)
+            return None  # an all-namespaces list is limited to what the caller reads
+        return await self._access.require(principal, requested, verb)
 
-    async def authenticate(self, authorization: str | None) -> Principal:
-        """Bearer token → the user's current record; every failure is the same 401."""
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+    async def authenticate(self, credential: str | None) -> Principal:
+        """A login JWT or an API token (see :func:`credential`) → the caller as the server's
+        records say now; every failure is the same 401."""
+        if not credential:
             raise Unauthorized()
+        if credential.startswith(PREFIX):
+            return await self._api_tokens.authenticate(credential)
         try:
-            claims = self._tokens.decode(token.strip())
+            claims = self._tokens.decode(credential)
         except InvalidToken:
             raise Unauthorized() from None
         return await self._access.principal(claims)
+
+
+def credential(authorization: str | None, api_key: str | None) -> str | None:
+    """The token a request authenticates with: ``Authorization: Bearer <token>`` (a login JWT
+    or an API token), else ``X-API-Key: wg-…`` (API.md §16). An ``Authorization`` header that
+    is not a bearer token authenticates nothing, whatever else is sent."""
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else None
+    if api_key is not None and api_key.strip().startswith(PREFIX):
+        return api_key.strip()
+    return None
 
 
 def _truthy(value: str | None) -> bool:

@@ -14,6 +14,7 @@ from wegent.auth.models import (
     NamespaceAccess,
     RegisterRequest,
     TokenResponse,
+    UserCreate,
     UserList,
     UserOut,
     UserPatch,
@@ -40,13 +41,13 @@ MAX_FAILURES = 10
 MAX_ACCOUNT_FAILURES = 100
 FAILURE_WINDOW_S = 15 * 60
 _LOGIN_FAILED = "invalid username or password"
-_USER_COLUMNS = "id, username, email, role, is_active, created_at, updated_at"
+_USER_COLUMNS = "id, username, email, role, is_active, created_at, updated_at, service_account"
 
 _REGISTER = f"""
 WITH u AS (
     INSERT INTO users (username, email, password_hash, role, is_active, failed_logins,
-                       created_at, updated_at)
-    VALUES ($1, $2, $3, $4, true, 0, now(), now())
+                       created_at, updated_at, service_account)
+    VALUES ($1, $2, $3, $4, true, 0, now(), now(), $5)
     RETURNING {_USER_COLUMNS}
 ), n AS (
     INSERT INTO namespaces (name, owner, personal, created_at)
@@ -114,6 +115,7 @@ def user_out(row: asyncpg.Record) -> UserOut:
         isActive=row["is_active"],
         createdAt=rfc3339(row["created_at"]),
         updatedAt=rfc3339(row["updated_at"]),
+        serviceAccount=row["service_account"],
     )
 
 
@@ -140,7 +142,16 @@ class Users:
             raise Forbidden("registration is disabled on this server")
         return await self.create(body.username, body.password, body.email, role="user")
 
-    async def create(self, username: str, password: str, email: str | None, role: str) -> UserOut:
+    async def add(self, body: UserCreate) -> UserOut:
+        """A global admin adds a user: a service account (no password; API.md §16) or a
+        person with a password."""
+        return await self.create(body.username, body.password, body.email, role="user")
+
+    async def create(
+        self, username: str, password: str | None, email: str | None, role: str
+    ) -> UserOut:
+        """The user and its personal namespace, in one statement. No password: a service
+        account, which never logs in with one (its stored hash is empty and never matches)."""
         if is_reserved(username):
             raise Invalid(
                 f'username "{username}" is reserved',
@@ -148,10 +159,13 @@ class Users:
                 name=username,
                 causes=[Cause("FieldValueForbidden", "reserved name", "username")],
             )
-        password_hash = await self._passwords.hash(normalized(password))
+        service_account = password is None
+        password_hash = "" if password is None else await self._passwords.hash(normalized(password))
         try:
             async with self._db.acquire() as conn:
-                row = await conn.fetchrow(_REGISTER, username, email, password_hash, role)
+                row = await conn.fetchrow(
+                    _REGISTER, username, email, password_hash, role, service_account
+                )
         except asyncpg.UniqueViolationError:
             raise AlreadyExists(
                 f'the name "{username}" is already taken', kind="User", name=username
@@ -166,7 +180,7 @@ class Users:
         password = normalized(body.password)
         async with self._db.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT id, username, role, is_active, password_hash FROM users "
+                "SELECT id, username, role, is_active, password_hash, service_account FROM users "
                 "WHERE username = $1",
                 username,
             )
@@ -179,7 +193,7 @@ class Users:
                     )
         stored = row["password_hash"] if row else None
         ok = await self._passwords.verify(stored, password, legacy=body.password)
-        if row is None or not ok or not row["is_active"]:
+        if row is None or not ok or not row["is_active"] or row["service_account"]:
             raise Unauthorized(_LOGIN_FAILED)  # the attempt stays counted
         new_hash = None
         if ok == "legacy" or self._passwords.needs_rehash(row["password_hash"]):
@@ -194,7 +208,7 @@ class Users:
             user = await conn.fetchrow(
                 f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", principal.id
             )
-            if principal.is_admin:
+            if principal.role == "admin":
                 rows = await conn.fetch(
                     "SELECT name, 'admin' AS role FROM namespaces ORDER BY name"
                 )
@@ -206,10 +220,14 @@ class Users:
                 )
         if user is None:
             raise Unauthorized()
-        namespaces = [NamespaceAccess(r["name"], r["role"]) for r in rows]
-        if not principal.is_admin:
-            namespaces += [NamespaceAccess(shared, "view") for shared in SHARED]
-            namespaces.sort(key=lambda n: n.name)
+        roles = [(r["name"], r["role"]) for r in rows]
+        if principal.role != "admin":
+            roles += [(shared, "view") for shared in SHARED]
+            roles.sort()
+        token = principal.token
+        if token is not None:  # what the token may use of them
+            roles = [(name, token.narrow(name, role)) for name, role in roles]
+        namespaces = [NamespaceAccess(name, role) for name, role in roles if role is not None]
         out = user_out(user)
         return Me(out.id, out.username, out.email, out.role, out.isActive, namespaces)
 

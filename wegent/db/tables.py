@@ -9,6 +9,7 @@ its own SQL (docs/watch.md); no Python code writes a row of them.
 from piccolo.columns import (
     JSONB,
     UUID,
+    Array,
     BigInt,
     BigSerial,
     Boolean,
@@ -37,6 +38,7 @@ class User(Table, tablename="users"):
     failed_window_start = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    service_account = Boolean(default=False)  # no password login: API tokens only (§16)
 
 
 class LoginFailure(Table, tablename="login_failures"):
@@ -70,6 +72,23 @@ class NamespaceMember(Table, tablename="namespace_members"):
     member = ForeignKey(references=User, null=False, on_delete=OnDelete.cascade)
     role = Varchar(length=8)
     created_at = Timestamptz()
+
+
+class ApiToken(Table, tablename="api_tokens"):
+    """A user's API token (API.md §16): the SHA-256 of its secret (unique index), never the
+    secret. ``namespaces`` NULL: every namespace of its user; ``role`` NULL: no cap. Unique per
+    (owner, name) — a raw step of the migration, as Piccolo cannot say it."""
+
+    id = BigSerial(primary_key=True)
+    owner = ForeignKey(references=User, null=False, on_delete=OnDelete.cascade)
+    name = Varchar(length=63)
+    prefix = Varchar(length=8)
+    secret_hash = Bytea(unique=True)
+    namespaces = Array(base_column=Text(), null=True, default=None)
+    role = Varchar(length=8, null=True, default=None)
+    created_at = Timestamptz()
+    expires_at = Timestamptz(null=True, default=None)
+    last_used_at = Timestamptz(null=True, default=None)
 
 
 class EnvelopeColumns:
@@ -124,4 +143,12 @@ class Task(EnvelopeColumns, Table, tablename="tasks"):
     team_name = Varchar(length=63)
 
 
-TABLES: tuple[type[Table], ...] = (User, LoginFailure, Namespace, NamespaceMember, Kind, Task)
+TABLES: tuple[type[Table], ...] = (
+    User,
+    LoginFailure,
+    Namespace,
+    NamespaceMember,
+    ApiToken,
+    Kind,
+    Task,
+)

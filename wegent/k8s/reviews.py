@@ -82,11 +82,19 @@ def subject_review(principal: Principal) -> bytes:
                     "username": principal.username,
                     "uid": str(principal.id),
                     "groups": ["system:authenticated", f"wegent:{principal.role}"],
-                    "extra": {"wegent.io/role": [principal.role]},
+                    "extra": _extra(principal),
                 }
             },
         }
     )
+
+
+def _extra(principal: Principal) -> dict[str, list[str]]:
+    """The global role, and the API token the caller came with (its name, never its secret)."""
+    extra = {"wegent.io/role": [principal.role]}
+    if principal.token is not None:
+        extra["wegent.io/token"] = [principal.token.name]
+    return extra
 
 
 class AccessReviewer:

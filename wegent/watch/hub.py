@@ -393,13 +393,14 @@ class Hub:
             after = rows[-1][0]
 
     async def _recheck(self) -> None:
-        """Users, roles or memberships changed: each watch's caller is looked up again."""
+        """Users, roles, memberships or API tokens changed: each watch's caller (a user, with
+        the token it came with) is looked up again."""
         self.access.forget_roles()
-        by_user: dict[int, list[Watch]] = defaultdict(list)
+        by_caller: dict[Principal, list[Watch]] = defaultdict(list)
         for watch in self._all():
-            by_user[watch.principal.id].append(watch)
-        for user_id, affected in by_user.items():
-            self.access.forget_user(user_id)
-            principal, readable = await self.access.current(user_id)
+            by_caller[watch.principal].append(watch)
+        for caller, affected in by_caller.items():
+            self.access.forget_user(caller.id)
+            principal, readable = await self.access.current(caller)
             for watch in affected:
                 watch.recheck(principal, readable)

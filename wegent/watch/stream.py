@@ -15,6 +15,7 @@ the database:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, NamedTuple
@@ -23,7 +24,7 @@ import asyncpg
 
 from wegent.api import tables
 from wegent.api.errors import status_body
-from wegent.auth.access import Principal
+from wegent.auth.access import Principal, describe
 from wegent.db.engine import Database
 from wegent.errors import ApiError, Expired, Forbidden, ServiceUnavailable
 from wegent.resources.meta import API_VERSION
@@ -123,7 +124,7 @@ class Watch:
     def recheck(self, principal: Principal | None, readable: list[str] | None) -> None:
         """The caller's access changed somewhere: end the stream if this watch is affected."""
         lost = Forbidden(
-            f'user "{self.principal.username}" can no longer watch {self.info.plural}'
+            f"{describe(self.principal)} can no longer watch {self.info.plural}"
             + (f' in namespace "{self.namespace}"' if self.namespace is not None else "")
         )
         if principal is None or principal.username != self.principal.username:
@@ -149,7 +150,11 @@ class Watch:
     async def chunks(self) -> AsyncIterator[bytes]:
         """The stream's bytes: a chunk per batch of events, until the time-out or the end."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.options.timeout_s
+        lasts = self.options.timeout_s
+        token = self.principal.token
+        if token is not None and token.expires_at is not None:
+            lasts = min(lasts, token.expires_at - time.time())  # a token's watch ends with it
+        deadline = loop.time() + lasts
         sent, start = self._start, self.options.start
         try:
             if self.options.initial:
