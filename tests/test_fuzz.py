@@ -67,6 +67,7 @@ EXAMPLES = int(os.environ.get("WEGENT_FUZZ_EXAMPLES", "4"))
 USER = "fuzzer"
 ADMIN = "fuzz-admin"
 VICTIM = "fuzz-victim"  # the target of the admin's PATCH /users/{username}
+ROBOT = "fuzz-robot"  # a service account: the target of the admin's token routes
 SCRATCH = "fuzz-scratch"  # a shared namespace USER administers
 EMPTY = "fuzz-empty"  # an empty shared namespace USER administers, created before each delete
 SEED = "seed"  # one object of every kind has this name in USER's namespace
@@ -210,6 +211,12 @@ def fuzz_app(
                 assert response.status_code == 201, response.text
             TOKENS["user"] = login(client, USER)
             TOKENS["admin"] = login(client, ADMIN)
+            robot = client.post(
+                "/api/v1/users",
+                json={"username": ROBOT, "serviceAccount": True},
+                headers={"Authorization": f"Bearer {TOKENS['admin']}"},
+            )
+            assert robot.status_code == 201, robot.text
             seed(client, TOKENS["user"])
         yield app
     finally:
@@ -328,7 +335,8 @@ def steer(case: Case) -> None:
         if "name" in params:
             steered["name"] = choose(params["name"], object_names(case))
         if "username" in params:
-            steered["username"] = choose(params["username"], [VICTIM])
+            tokens = case.operation.path.startswith("/api/v1/users/{username}/tokens")
+            steered["username"] = choose(params["username"], [ROBOT if tokens else VICTIM])
         if steered != params:
             case.path_parameters = steered
     body = case.body
@@ -438,6 +446,12 @@ def prepare(case: Case, client: asgi.ASGIClient) -> None:
             expect(client, "POST", "/api/v1/namespaces", {201, 409}, headers, {"name": EMPTY})
         return
     name = params.get("name")
+    if "/tokens/{name}" in path and name == SEED:  # a token named SEED, for each call
+        owner = params.get("username")
+        tokens = "/api/v1/tokens" if owner is None else f"/api/v1/users/{owner}/tokens"
+        as_admin = {"Authorization": f"Bearer {TOKENS['admin']}"} if owner else headers
+        expect(client, "POST", tokens, {201, 409}, as_admin, {"name": SEED})
+        return
     if name not in (TRASHED, LIVE) or not own_namespace(case):
         return
     items = f"/api/v1/namespaces/{USER}/{path.split('/')[-3]}"

@@ -31,8 +31,8 @@ async def list_users(services: ServicesDep) -> UserList:
     tags=["users"],
 )
 async def create_user(data: JSONBody[UserCreate], services: ServicesDep) -> UserOut:
-    """A service account (``serviceAccount: true``: no password, API tokens only) or a person
-    with a password; either way with its personal namespace."""
+    """A service account (no password: API tokens an admin makes for it), with its personal
+    namespace."""
     return await services.users.add(data)
 
 

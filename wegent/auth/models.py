@@ -50,19 +50,12 @@ class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class UserCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """An admin creates a user (API.md §16): a service account (no password: it acts only
-    through API tokens an admin creates for it), or a person with a password."""
+    """A global admin adds a service account (API.md §16): a user with no password, which acts
+    only through API tokens an admin makes for it. People register themselves (§11)."""
 
     username: Username
-    serviceAccount: bool = False
-    password: Password | None = None
+    serviceAccount: Literal[True]
     email: Email | None = None
-
-    def __post_init__(self) -> None:
-        if self.serviceAccount and self.password is not None:
-            raise ValueError("`password`: Forbidden: a service account has no password")
-        if not self.serviceAccount and self.password is None:
-            raise ValueError("`password`: Required value: a user who is not a service account")
 
 
 class UserOut(msgspec.Struct):

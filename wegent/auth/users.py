@@ -143,9 +143,8 @@ class Users:
         return await self.create(body.username, body.password, body.email, role="user")
 
     async def add(self, body: UserCreate) -> UserOut:
-        """A global admin adds a user: a service account (no password; API.md §16) or a
-        person with a password."""
-        return await self.create(body.username, body.password, body.email, role="user")
+        """A global admin adds a service account (API.md §16)."""
+        return await self.create(body.username, None, body.email, role="user")
 
     async def create(
         self, username: str, password: str | None, email: str | None, role: str
