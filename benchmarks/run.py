@@ -10,8 +10,9 @@ settings; registers a user, logs in, seeds data, checks that they answer the sam
 measures each operation with wrk at each connection count against the service and the
 same-SQL ceiling, and the reads against the stored-bytes ceiling too, in alternating slices. A
 read is judged against the faster ceiling of its row. GET one and list also run through the
-Kubernetes path family C (``get_c``, ``list_c``: same answers, same ceilings, same targets);
-their rows measure the service through family B too, in the same slices, for the C/B ratio.
+Kubernetes path family C (``get_c``, ``list_c``: same answers, same ceilings, same targets), and
+GET one with an API token instead of a login JWT (``get_t``); these variants' rows measure the
+service the plain way (family B, a JWT) too, in the same slices, for the variant/B ratio.
 Prints a table, writes ``benchmarks/results/latest.json`` and the "Last results" section of
 ``docs/performance.md``.
 Everything it started is stopped and removed at the end, also on Ctrl-C or failure. See
@@ -78,6 +79,7 @@ class Op:
 OPS = [
     Op("get", "GET one Ghost", "get.lua", False),
     Op("get_c", "GET one Ghost (family C)", "get_c.lua", False, same_as="get"),
+    Op("get_t", "GET one Ghost (API token)", "get_t.lua", False, same_as="get"),
     Op("list", "list 100 Ghosts", "list.lua", False),
     Op("list_c", "list 100 Ghosts (family C)", "list_c.lua", False, same_as="list"),
     Op("create_ghost", "create Ghost", "create_ghost.lua", True),
@@ -279,8 +281,9 @@ def bot(name: str) -> dict[str, Any]:
     }
 
 
-def seed(port: int, seeds: int) -> str:
-    """Register, log in, create the Model and the Ghosts; returns the token."""
+def seed(port: int, seeds: int) -> tuple[str, str]:
+    """Register, log in, make an API token, create the Model and the Ghosts; returns the login
+    token and the API token."""
     status, body = request(
         port, "POST", "/api/v1/auth/register", {"username": USER, "password": PASSWORD}
     )
@@ -289,6 +292,8 @@ def seed(port: int, seeds: int) -> str:
         port, "POST", "/api/v1/auth/login", {"username": USER, "password": PASSWORD}
     )
     token: str = json.loads(expect(status, body, 200, "login"))["access_token"]
+    status, body = request(port, "POST", "/api/v1/tokens", {"name": "bench"}, token)
+    api_token: str = json.loads(expect(status, body, 201, "make an API token"))["token"]
     base = f"/api/v1/namespaces/{USER}"
     model = {
         "kind": "Model",
@@ -301,7 +306,7 @@ def seed(port: int, seeds: int) -> str:
         name = f"seed-{i:04d}"
         status, body = request(port, "POST", f"{base}/ghosts", ghost(name, f"Seed {i}."), token)
         expect(status, body, 201, f"create Ghost {name}")
-    return token
+    return token, api_token
 
 
 _VOLATILE = {"uid", "resourceVersion", "creationTimestamp", "updateTimestamp", "name"}
@@ -742,9 +747,10 @@ def table(rows: list[Row]) -> str:
 
 
 def family_pairs(rows: list[Row]) -> list[dict[str, Any]]:
-    """Family C against family B, from each family-C row: there the service is measured
-    through both families in the same alternating slices (with the ceilings between them),
-    so ``c_over_b`` (req/s C over B) compares the same minutes of the machine. Its value per
+    """Each variant (family C, an API token) against the plain way (family B, a login JWT),
+    from each variant's row: there the service is measured both ways in the same alternating
+    slices (with the ceilings between them), so ``c_over_b`` (req/s of the variant over B)
+    compares the same minutes of the machine. Its value per
     slice pair (``c_over_b_slices``: the first slice of C with the first of B, ...) shows how
     much it moves from one slice to the next: the noise it is judged against."""
     pairs = []
@@ -760,8 +766,8 @@ def family_pairs(rows: list[Row]) -> list[dict[str, Any]]:
         ]
         pairs.append(
             {
-                "op": op.same_as,
-                "title": BY_KEY[op.same_as].title,
+                "op": op.key,
+                "title": op.title,
                 "connections": c.connections,
                 "rps": {"C": c.service.rps, "B": b.rps},
                 "c_over_b": c.service.rps / b.rps if b.rps else 0.0,
@@ -787,9 +793,9 @@ def family_table(pairs: list[dict[str, Any]]) -> str:
     if not pairs:
         return ""
     head = (
-        "| operation | conns | req/s C / B | **C/B** | C/B per slice pair "
-        "| ratio to the row's best ceiling C / B | p99 ms C / B "
-        "| server CPU µs/req C / B | server CPU C/B |\n"
+        "| variant | conns | req/s V / B | **V/B** | V/B per slice pair "
+        "| ratio to the row's best ceiling V / B | p99 ms V / B "
+        "| server CPU µs/req V / B | server CPU V/B |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = []
@@ -978,7 +984,7 @@ def run(args: argparse.Namespace, wrk: str, stack: Stack) -> int:
     if args.keep_logs:
         print("logs: " + " ".join(str(log) for log in logs.values()))
 
-    token = seed(ports["service"], args.seeds)
+    token, api_token = seed(ports["service"], args.seeds)
     copy_stored(url)
     asyncio.run(sql_execute(url, "VACUUM ANALYZE"))
     checks = check_same_output(ports["service"], ports["ceiling"], ports["stored"], token)
@@ -1001,6 +1007,7 @@ def run(args: argparse.Namespace, wrk: str, stack: Stack) -> int:
     wrk_env = {
         **os.environ,
         "WB_TOKEN": token,
+        "WB_API_TOKEN": api_token,
         "WB_NS": USER,
         "WB_SEEDS": str(args.seeds),
         "WB_MODEL": MODEL,
@@ -1027,7 +1034,7 @@ def run(args: argparse.Namespace, wrk: str, stack: Stack) -> int:
             copy_stored(url)
             stale = False
         servers = ("service", "ceiling") if op.write else SERVERS
-        if op.same_as:  # family C: the service through family B too, in the same slices
+        if op.same_as:  # a variant: the service the plain way too, in the same slices
             servers = (*servers, FAMILY_B)
         warmed: set[str] = set()
         for connections in args.connections:
@@ -1212,11 +1219,12 @@ def report(
     families = family_table(pairs)
     if families:
         families = (
-            "Family C (`/apis/agent.wecode.io/v1/namespaces/{ns}/ghosts…`) against family B "
-            "(`/api/v1/namespaces/{ns}/ghosts…`), same answers, measured in the family-C "
-            "rows: the service through both families in the same alternating slices as the "
-            "ceilings. **C/B** is C's req/s over B's; per slice pair, how much it moves from "
-            "one slice to the next (the noise).\n\n" + families
+            "Variants against the plain way B (family B `/api/v1/namespaces/{ns}/ghosts…` with a "
+            "login JWT), same answers, measured in the variants' rows: the service both ways in "
+            "the same alternating slices as the ceilings. Variants: family C "
+            "(`/apis/agent.wecode.io/v1/namespaces/{ns}/ghosts…`) and an API token (`wg-…`, "
+            "API.md §16). **V/B** is the variant's req/s over B's; per slice pair, how much it "
+            "moves from one slice to the next (the noise).\n\n" + families
         )
     targets = (
         f"Targets: GET one ≥ {READ_TARGETS['get']:.2f} and list-100 ≥ {READ_TARGETS['list']:.2f} "

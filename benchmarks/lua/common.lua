@@ -1,6 +1,7 @@
 -- Shared by every benchmark script (loaded with dofile from each one).
 -- Environment, set by run.py:
---   WB_TOKEN  bearer token (the ceiling ignores it)     WB_NS     namespace
+--   WB_TOKEN  login JWT (the ceiling ignores it)        WB_NS     namespace
+--   WB_API_TOKEN  an API token of the same user (get_t.lua)
 --   WB_RUN    random id of this wrk run (name prefix)   WB_SEEDS  number of seeded Ghosts
 --   WB_LAG    delete+create: how many creates a delete trails behind
 -- done() prints one line "WRKJSON {...}" that run.py parses.
@@ -16,7 +17,8 @@ else
   BASE = "/api/v1/namespaces/" .. NS
 end
 
-wrk.headers["Authorization"] = "Bearer " .. (os.getenv("WB_TOKEN") or "")
+-- A script that sets TOKEN_VARIABLE before loading this one sends that variable's token.
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv(TOKEN_VARIABLE or "WB_TOKEN") or "")
 
 -- Headers for wrk.format: a table given to it replaces wrk.headers, so copy them in.
 function headers_with(content_type)
