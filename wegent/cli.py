@@ -78,14 +78,21 @@ def _parser() -> argparse.ArgumentParser:
     kube = commands.add_parser(
         "kubeconfig",
         help="log in, create an API token and print a kubeconfig that uses it",
-        description=kubeconfig.__doc__.splitlines()[0] if kubeconfig.__doc__ else None,
+        description="Log in, create an API token and print a kubeconfig that uses it, with the "
+        "user's personal namespace (API.md §16). The password comes from WEGENT_PASSWORD or "
+        "the terminal.",
     )
-    kube.add_argument("--server", required=True, help="the service's URL, https://HOST:PORT")
     kube.add_argument(
-        "--username", help="who logs in (default WEGENT_USERNAME, else asked on the terminal)"
+        "--server", required=True, metavar="URL", help="the service's URL: https://HOST:PORT"
+    )
+    kube.add_argument(
+        "--username",
+        metavar="NAME",
+        help="who logs in (default WEGENT_USERNAME, else asked on the terminal)",
     )
     kube.add_argument(
         "--token-name",
+        metavar="NAME",
         help="the API token's name (default kubeconfig-<host name>-<UTC time>)",
     )
     kube.add_argument(
@@ -98,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
         "--certificate-authority",
         type=Path,
         metavar="FILE",
-        help="the PEM CA that verifies an https:// server (embedded in the kubeconfig)",
+        help="the PEM that verifies an https:// server, embedded in the kubeconfig (default: "
+        "the service's own certificate when this machine has it, else the system's CAs)",
     )
     kube.set_defaults(run=_kubeconfig, client=True)  # a client's command: run(args)
     return parser

@@ -72,6 +72,10 @@ class _Unverified(KubeconfigError):
         self.reason = reason
 
 
+class _Taken(KubeconfigError):
+    """The user has a token of that name already."""
+
+
 @dataclass(frozen=True)
 class Options:
     """The command line of ``wegent kubeconfig``."""
@@ -89,8 +93,12 @@ def make(options: Options, env: Mapping[str, str]) -> str:
     server = server_url(options.server)
     token_name = options.token_name
     if token_name is None:
-        token_name = default_token_name(socket.gethostname(), datetime.datetime.now(datetime.UTC))
-    elif not is_name(token_name):
+        # Two kubeconfigs made in the same second take the next free name (-2 to -9).
+        base = default_token_name(socket.gethostname(), datetime.datetime.now(datetime.UTC))
+        names = [base, *(f"{base}-{n}" for n in range(2, 10))]
+    elif is_name(token_name):
+        names = [token_name]
+    else:
         raise KubeconfigError(
             f"--token-name must be 1 to {MAX_NAME} letters, digits, '.', '_' or '-', starting "
             f"and ending with a letter or digit, got {token_name!r}"
@@ -106,7 +114,13 @@ def make(options: Options, env: Mapping[str, str]) -> str:
     password = env.get("WEGENT_PASSWORD") or _ask_password(f"password of {username} at {server}: ")
     jwt = client.login(username, password)
     me = client.me(jwt)
-    token = client.create_token(jwt, token_name, days)
+    for name in names:
+        try:
+            token = client.create_token(jwt, name, days)
+            break
+        except _Taken:
+            if name == names[-1]:
+                raise
     if authority is None and not server.startswith("https://"):
         print(f"wegent: warning: {PLAIN_HTTP}", file=sys.stderr)
     return render(server, me, token, authority)
@@ -132,10 +146,11 @@ def server_url(raw: str) -> str:
 
 
 def default_token_name(host: str, now: datetime.datetime) -> str:
-    """``kubeconfig-<host>-<UTC time>``: a valid token name (63 characters at most) whatever
-    the host name holds; the host is shortened, or left out when nothing of it is usable."""
+    """``kubeconfig-<host>-<UTC time>``: a valid token name (61 characters at most, so that
+    ``-2`` to ``-9`` can follow) whatever the host name holds; the host is shortened, or left
+    out when nothing of it is usable."""
     stamp = now.astimezone(datetime.UTC).strftime(_STAMP)
-    room = MAX_NAME - len(_TOKEN_PREFIX) - len(stamp) - 1
+    room = MAX_NAME - len(_TOKEN_PREFIX) - len(stamp) - 1 - len("-9")
     label = _NOT_IN_NAME.sub("-", host)[:room].strip("._-")
     return f"{_TOKEN_PREFIX}{label}-{stamp}" if label else f"{_TOKEN_PREFIX}{stamp}"
 
@@ -306,8 +321,10 @@ class Client:
         try:
             body = self._call("POST", "/api/v1/tokens", request, token=jwt)
         except _Refused as exc:
-            hint = " (choose another with --token-name)" if exc.reason == "AlreadyExists" else ""
-            raise KubeconfigError(f"cannot create the API token: {exc.message}{hint}") from None
+            message = f"cannot create the API token: {exc.message}"
+            if exc.reason == "AlreadyExists":
+                raise _Taken(f"{message} (choose another with --token-name)") from None
+            raise KubeconfigError(message) from None
         return self._decode(body, _Token, "/api/v1/tokens").token
 
     def _decode(self, body: bytes, kind: type[_T], path: str) -> _T:
@@ -354,7 +371,7 @@ class Client:
         if isinstance(reason, OSError) and reason.strerror:
             why = reason.strerror
         elif isinstance(reason, TimeoutError):
-            why = f"no answer within {TIMEOUT_S:.0f} s"
+            why = f"no answer within {TIMEOUT_S:g} s"
         else:
             why = str(reason) or type(reason).__name__
         return KubeconfigError(f"cannot reach {self.server}: {why}")
