@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import http.server
+import io
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
+from wegent import tls
 from wegent.cli import main
+from wegent.kubeconfig import PLAIN_HTTP, default_token_name
+from wegent.names import is_name
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -129,3 +140,294 @@ def test_create_admin_creates_then_promotes(
     monkeypatch.setenv("WEGENT_ADMIN_PASSWORD", "long enough")
     assert main(["create-admin", "public"]) == 2
     assert capsys.readouterr().err == 'wegent: username "public" is reserved\n'
+
+
+# ``wegent kubeconfig`` without a server: its options, its prompts, answers that are not the
+# Wegent API. tests/k8s/test_kubeconfig.py runs it against a real server and kubectl.
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--server", "ftp://example.com"],
+            "--server must be an http:// or https:// URL, got 'ftp://example.com'",
+        ),
+        (["--server", "https://"], "--server must be an http:// or https:// URL, got 'https://'"),
+        (
+            ["--server", "https://a:b@host"],
+            "--server must be an http:// or https:// URL, got 'https://a:b@host'",
+        ),
+        (
+            ["--server", "https://host:99999"],
+            "--server must be an http:// or https:// URL, got 'https://host:99999'",
+        ),
+        (
+            ["--server", "https://host", "--token-name=-laptop"],
+            "--token-name must be 1 to 63 letters, digits, '.', '_' or '-', starting and ending "
+            "with a letter or digit, got '-laptop'",
+        ),
+        (
+            ["--server", "https://host", "--token-name", "x" * 64],
+            "--token-name must be 1 to 63 letters, digits, '.', '_' or '-', starting and ending "
+            f"with a letter or digit, got '{'x' * 64}'",
+        ),
+        (
+            ["--server", "https://host", "--expires-in-days", "366"],
+            "--expires-in-days must be between 1 and 365, got 366",
+        ),
+        (
+            ["--server", "http://host", "--certificate-authority", "ca.pem"],
+            "--certificate-authority needs an https:// --server",
+        ),
+    ],
+)
+def test_kubeconfig_options(
+    args: list[str],
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Server settings are not read: a bad one changes nothing.
+    monkeypatch.setenv("WEGENT_PORT", "nope")
+    assert main(["kubeconfig", *args]) == 2
+    assert capsys.readouterr() == ("", f"wegent: {expected}\n")
+
+
+def test_kubeconfig_certificate_authority_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WEGENT_USERNAME", "alice")
+    server = ["kubeconfig", "--server", "https://127.0.0.1:1", "--certificate-authority"]
+    missing = tmp_path / "missing.pem"
+    assert main([*server, str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"wegent: --certificate-authority: cannot read {missing}: No such file or directory\n"
+    )
+    key = tmp_path / "key.pem"
+    key.write_bytes(tls.self_signed_pair(["localhost"])[1])
+    assert main([*server, str(key)]) == 2
+    assert capsys.readouterr().err == (
+        f"wegent: --certificate-authority: {key} holds no PEM certificate\n"
+    )
+    broken = tmp_path / "broken.pem"
+    broken.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    assert main([*server, str(broken)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"wegent: --certificate-authority: {broken} does not load: "
+    )
+
+
+def test_kubeconfig_default_token_name() -> None:
+    at = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    assert default_token_name("vm", at) == "kubeconfig-vm-20260102T030405Z"
+    assert default_token_name("Work.example.com", at) == (
+        "kubeconfig-Work.example.com-20260102T030405Z"
+    )
+    assert default_token_name("läptop_1", at) == "kubeconfig-l-ptop_1-20260102T030405Z"
+    assert default_token_name("-._", at) == "kubeconfig-20260102T030405Z"
+    local = datetime.timezone(datetime.timedelta(hours=2))
+    assert default_token_name("vm", at.astimezone(local)) == "kubeconfig-vm-20260102T030405Z"
+    long = default_token_name("h" * 30 + "." + "x" * 100, at)
+    assert long == f"kubeconfig-{'h' * 30}.xx-20260102T030405Z"
+    assert len(long) == 61 and is_name(long + "-9")
+    assert default_token_name("h" * 32 + ".x", at) == f"kubeconfig-{'h' * 32}-20260102T030405Z"
+
+
+def test_kubeconfig_default_token_name_taken(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A default name taken (two kubeconfigs in one second) is followed by -2, ... -9."""
+    monkeypatch.setenv("WEGENT_PASSWORD", "pw")
+    monkeypatch.setattr("socket.gethostname", lambda: "vm")
+    taken: Answer = (409, b'{"reason": "AlreadyExists", "message": "taken"}', {})
+    made: Answer = (201, b'{"token": "wg-x"}', {})
+    args = ["kubeconfig", "--username", "alice", "--server"]
+    with _StubServer() as url:
+        _StubServer.answers["/api/v1/auth/login"] = (200, b'{"access_token": "jwt"}', {})
+        _StubServer.answers["/api/v1/users/me"] = (200, b'{"username": "alice"}', {})
+        _StubServer.answers["/api/v1/tokens"] = [taken, taken, made]
+        assert main([*args, url]) == 0
+        names = [
+            str(body["name"])  # type: ignore[index]
+            for _, path, _, body in _StubServer.requests
+            if path == "/api/v1/tokens"
+        ]
+        assert re.fullmatch(r"kubeconfig-vm-\d{8}T\d{6}Z", names[0]), names
+        assert names == [names[0], f"{names[0]}-2", f"{names[0]}-3"]
+        capsys.readouterr()
+        _StubServer.answers["/api/v1/tokens"] = [taken] * 9
+        assert main([*args, url]) == 2
+        assert capsys.readouterr() == (
+            "",
+            "wegent: cannot create the API token: taken (choose another with --token-name)\n",
+        )
+        assert [path for _, path, _, _ in _StubServer.requests[6:]] == [
+            "/version",
+            "/api/v1/auth/login",
+            "/api/v1/users/me",
+            *["/api/v1/tokens"] * 9,
+        ]
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_kubeconfig_prompts_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The user name is asked on stderr (stdout is the kubeconfig), the password by getpass;
+    an empty answer is refused."""
+    asked: list[str] = []
+    answers = ["", "", "secret"]
+
+    def getpass(prompt: str) -> str:
+        asked.append(prompt)
+        answer = answers.pop(0)
+        if answer == "" and len(answers) == 1:
+            raise EOFError  # Ctrl-D
+        return answer
+
+    monkeypatch.delenv("WEGENT_USERNAME", raising=False)
+    monkeypatch.delenv("WEGENT_PASSWORD", raising=False)
+    monkeypatch.setattr("getpass.getpass", getpass)
+    with _StubServer() as url:
+        monkeypatch.setattr("sys.stdin", _Tty("alice\n"))
+        assert main(["kubeconfig", "--server", url]) == 2
+        assert capsys.readouterr() == ("", "username: wegent: no password given\n")
+        assert asked == [f"password of alice at {url}: "]
+        assert main(["kubeconfig", "--server", url, "--username", "bob"]) == 2
+        assert capsys.readouterr() == ("", "wegent: no password given\n")
+        assert main(["kubeconfig", "--server", url, "--username", "bob"]) == 2
+        assert capsys.readouterr() == (
+            "",
+            'wegent: login as "bob" failed: HTTP 404 Not Found\n',
+        )
+        assert _StubServer.requests[-1] == (
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            {"username": "bob", "password": "secret"},
+        )
+        monkeypatch.setattr("sys.stdin", _Tty("\n"))
+        assert main(["kubeconfig", "--server", url]) == 2
+        assert capsys.readouterr() == ("", "username: wegent: no user name given\n")
+
+
+def test_kubeconfig_answers_that_are_not_the_wegent_api(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WEGENT_PASSWORD", "pw")
+    args = ["kubeconfig", "--username", "alice", "--server"]
+    with _StubServer() as url:
+        _StubServer.answers["/api/v1/auth/login"] = (302, b"", {"Location": "https://x/"})
+        assert main([*args, url]) == 2
+        assert capsys.readouterr() == (
+            "",
+            'wegent: login as "alice" failed: HTTP 302, redirected to https://x/: '
+            "give --server that URL\n",
+        )
+        _StubServer.answers["/api/v1/auth/login"] = (429, b"<html>", {"Retry-After": "30"})
+        assert main([*args, url]) == 2
+        assert capsys.readouterr().err == (
+            'wegent: login as "alice" failed: HTTP 429 Too Many Requests (retry after 30 s)\n'
+        )
+        _StubServer.answers["/api/v1/auth/login"] = (200, b'{"token": "x"}', {})
+        assert main([*args, url + "/prefix/"]) == 2
+        assert capsys.readouterr().err == (
+            f"wegent: {url}/prefix/api/v1/auth/login answered something other than the Wegent API\n"
+        )
+        _StubServer.answers["/api/v1/auth/login"] = (200, b'{"access_token": "jwt"}', {})
+        _StubServer.answers["/api/v1/users/me"] = (401, b'{"message": "expired"}', {})
+        assert main([*args, url]) == 2
+        assert capsys.readouterr().err == "wegent: cannot read the user: expired\n"
+        _StubServer.answers["/api/v1/users/me"] = (200, b'{"username": "alice"}', {})
+        _StubServer.answers["/api/v1/tokens"] = (
+            403,
+            b'{"reason": "Forbidden", "message": "limit reached"}',
+            {},
+        )
+        assert main([*args, url]) == 2
+        assert capsys.readouterr().err == "wegent: cannot create the API token: limit reached\n"
+        _StubServer.answers["/api/v1/tokens"] = (0, b"", {})  # closed, no answer
+        assert main([*args, url]) == 2
+        assert capsys.readouterr().err == (
+            f"wegent: cannot reach {url}: Remote end closed connection without response\n"
+        )
+        _StubServer.answers["/api/v1/tokens"] = (-1, b"", {})  # too slow
+        monkeypatch.setattr("wegent.kubeconfig.TIMEOUT_S", 0.2)
+        assert main([*args, url]) == 2
+        assert capsys.readouterr().err == f"wegent: cannot reach {url}: no answer within 0.2 s\n"
+        monkeypatch.setattr("wegent.kubeconfig.TIMEOUT_S", 30.0)
+        _StubServer.answers["/api/v1/tokens"] = (201, b'{"token": "wg-x"}', {})
+        assert main([*args, url, "--token-name", "t"]) == 0
+        out, err = capsys.readouterr()
+        assert err == f"wegent: warning: {PLAIN_HTTP}\n"
+        assert yaml.safe_load(out)["users"][0]["user"] == {"token": "wg-x"}
+        assert _StubServer.requests[-1] == (
+            "POST",
+            "/api/v1/tokens",
+            "Bearer jwt",
+            {"name": "t"},
+        )
+
+
+Answer = tuple[int, bytes, dict[str, str]]
+
+
+class _StubServer:
+    """A local HTTP server answering ``answers[path]`` (any prefix of the path stripped) and
+    recording each request; 404 for what it does not know."""
+
+    answers: dict[str, Answer | list[Answer]] = {}
+    requests: list[tuple[str, str, str | None, object]] = []
+
+    def __enter__(self) -> str:
+        _StubServer.answers = {}
+        _StubServer.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                path = "/" + self.path.split("/", 1)[1]
+                for known in _StubServer.answers:
+                    if self.path.endswith(known):
+                        path = known
+                _StubServer.requests.append(
+                    (self.command, path, self.headers.get("Authorization"), body)
+                )
+                answer = _StubServer.answers.get(path, (404, b"", {}))
+                if isinstance(answer, list):  # one answer per request, in turn
+                    answer = answer.pop(0)
+                code, data, headers = answer
+                if code == 0:
+                    self.close_connection = True
+                    return
+                if code == -1:
+                    time.sleep(1)
+                    code = 500
+                with contextlib.suppress(OSError):  # the client may have given up
+                    self.send_response(code)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()

@@ -1,7 +1,9 @@
-"""``wegent serve | migrate | create-admin`` — the operator's entry point.
+"""``wegent serve | migrate | create-admin | kubeconfig`` — the command line.
 
 Every failure an operator can cause (bad settings, unreachable database) ends in one clear line
-on stderr and a non-zero exit, never a traceback.
+on stderr and a non-zero exit, never a traceback. The server's commands read the settings
+(``load_settings``, which may generate secrets and a certificate in the data dir); the client's
+command, ``kubeconfig``, reads none of them.
 """
 
 from __future__ import annotations
@@ -9,13 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from wegent import kubeconfig
 from wegent.container import Services
 from wegent.db.engine import Database, DatabaseUnavailable
 from wegent.db.migrate import MigrationError, migrate
 from wegent.errors import ApiError
+from wegent.kubeconfig import KubeconfigError
 from wegent.serve import ServeError
 from wegent.settings import Settings, SettingsError, load_settings
 
@@ -25,10 +31,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        settings = load_settings()
-        status: int = args.run(settings, args)
+        if args.client:
+            status: int = args.run(args)
+        else:
+            status = args.run(load_settings(), args)
         return status
-    except (SettingsError, DatabaseUnavailable, MigrationError, ServeError) as exc:
+    except (
+        SettingsError,
+        DatabaseUnavailable,
+        MigrationError,
+        ServeError,
+        KubeconfigError,
+    ) as exc:
         print(f"wegent: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -37,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wegent", description=__doc__.splitlines()[0])
+    parser.set_defaults(client=False)  # a server's command: run(settings, args)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP service (uvicorn)")
@@ -59,7 +74,58 @@ def _parser() -> argparse.ArgumentParser:
     )
     admin.add_argument("username")
     admin.set_defaults(run=_create_admin)
+
+    kube = commands.add_parser(
+        "kubeconfig",
+        help="log in, create an API token and print a kubeconfig that uses it",
+        description="Log in, create an API token and print a kubeconfig that uses it, with the "
+        "user's personal namespace (API.md §16). The password comes from WEGENT_PASSWORD or "
+        "the terminal.",
+    )
+    kube.add_argument(
+        "--server", required=True, metavar="URL", help="the service's URL: https://HOST:PORT"
+    )
+    kube.add_argument(
+        "--username",
+        metavar="NAME",
+        help="who logs in (default WEGENT_USERNAME, else asked on the terminal)",
+    )
+    kube.add_argument(
+        "--token-name",
+        metavar="NAME",
+        help="the API token's name (default kubeconfig-<host name>-<UTC time>)",
+    )
+    kube.add_argument(
+        "--expires-in-days",
+        type=int,
+        metavar="N",
+        help=f"the token's lifetime, 1 to 365 days (default {kubeconfig.DEFAULT_DAYS})",
+    )
+    kube.add_argument(
+        "--certificate-authority",
+        type=Path,
+        metavar="FILE",
+        help="the PEM that verifies an https:// server, embedded in the kubeconfig (default: "
+        "the service's own certificate when this machine has it, else the system's CAs)",
+    )
+    kube.set_defaults(run=_kubeconfig, client=True)  # a client's command: run(args)
     return parser
+
+
+def _kubeconfig(args: argparse.Namespace) -> int:
+    """Print the kubeconfig; the password comes from WEGENT_PASSWORD or the terminal."""
+    text = kubeconfig.make(
+        kubeconfig.Options(
+            server=args.server,
+            username=args.username,
+            token_name=args.token_name,
+            expires_in_days=args.expires_in_days,
+            certificate_authority=args.certificate_authority,
+        ),
+        os.environ,
+    )
+    sys.stdout.write(text)
+    return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

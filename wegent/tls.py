@@ -156,8 +156,20 @@ def certificate_authority_file(settings: Settings) -> Path | None:
         return None
     if settings.tls_self_signed:
         return cert_path
-    cert = x509.load_pem_x509_certificates(cert_path.read_bytes())[0]
-    return cert_path if cert.issuer == cert.subject else None
+    return cert_path if trust_anchor(cert_path.read_bytes()) is not None else None
+
+
+def trust_anchor(pem: bytes) -> bytes | None:
+    """The first certificate of ``pem`` as PEM when it is self-issued (its own trust anchor, as
+    :func:`certificate_authority_file` decides), else None; None as well when ``pem`` holds no
+    certificate. Anything else in ``pem`` (a key, more certificates) is left out."""
+    try:
+        cert = x509.load_pem_x509_certificates(pem)[0]
+    except ValueError:
+        return None
+    if cert.issuer != cert.subject:
+        return None
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def certificate_names_of(cert: x509.Certificate) -> set[str]:
