@@ -35,6 +35,7 @@ from wegent.k8s import protobuf
 from wegent.k8s.bodies import DeleteOptions
 from wegent.names import NAME_PATTERN, NAMESPACE_PATTERN
 from wegent.resources.batch import BatchResult
+from wegent.resources.claims import Heartbeat
 from wegent.resources.decode import NO_NUL, aliases_of
 from wegent.resources.envelope import input_type, list_type, output_type
 from wegent.resources.manifests import MAX_MANIFESTS, YAML_MEDIA_TYPES
@@ -164,7 +165,13 @@ def _body_schema(component: str, media_type: str) -> dict[str, Any]:
 def body_schemas() -> dict[str, Any]:
     """Every request body's component, from msgspec, corrected and completed; and the answers
     of the resource API (each kind's object and list, a batch's result)."""
-    bodies: list[Any] = [*BODY_TYPES.values(), StatusUpdate, TaskWithStatus, DeleteOptions]
+    bodies: list[Any] = [
+        *BODY_TYPES.values(),
+        StatusUpdate,
+        TaskWithStatus,
+        Heartbeat,
+        DeleteOptions,
+    ]
     bodies += [input_type(info.kind) for info in KINDS]
     _, components = msgspec.json.schema_components(bodies, ref_template=REF)
     for schema in components.values():

@@ -31,6 +31,7 @@ from wegent.errors import BadRequest, Expired
 from wegent.k8s.bodies import MEDIA_TYPES as DELETE_OPTIONS_TYPES
 from wegent.k8s.bodies import delete_options
 from wegent.names import is_name
+from wegent.resources.claims import Heartbeat
 from wegent.resources.crd import Caller, CRDService, ListQuery, manifest_of
 from wegent.resources.decode import decode
 from wegent.resources.envelope import input_type
@@ -406,6 +407,11 @@ async def _move(call: Call) -> Answer:
     return answer(200, await _tasks(call).move(call.caller, call.name, update), warnings)
 
 
+async def _heartbeat(call: Call) -> Answer:
+    beat, warnings = call.decoded(Heartbeat)
+    return answer(200, await _tasks(call).heartbeat(call.caller, call.name, beat), warnings)
+
+
 async def _cancel(call: Call) -> Answer:
     return answer(200, await _tasks(call).cancel(call.caller, call.name))
 
@@ -491,6 +497,7 @@ _RESOURCE = Body(JSON_MEDIA_TYPES, lambda info: f"{info.kind}Input" if info else
 _CREATE = Body(JSON_MEDIA_TYPES, lambda info: f"{info.kind}Create" if info else "")
 _PATCH = Body(frozenset(PATCH_TYPES), lambda info: "JsonValue")
 _STATUS = Body(JSON_MEDIA_TYPES, lambda info: "StatusUpdate")
+_HEARTBEAT = Body(JSON_MEDIA_TYPES, lambda info: "Heartbeat")
 _WHOLE_TASK = Body(JSON_MEDIA_TYPES, lambda info: "TaskWithStatus")
 _DELETE_OPTIONS = Body(DELETE_OPTIONS_TYPES, lambda info: "DeleteOptions", required=False)
 _MANIFESTS = Body(JSON_MEDIA_TYPES | YAML_MEDIA_TYPES, lambda info: "Manifests")
@@ -641,6 +648,21 @@ OPERATIONS: tuple[Operation, ...] = (
         "Cancel a PENDING or RUNNING task",
         (401, 403, 404, 409),
         suffix="cancel",
+        kinds=_lifecycle,
+        families=PRODUCT,
+    ),
+    Operation(
+        "heartbeat",
+        "POST",
+        "item",
+        policy(_WRITE),
+        (p.FIELD_VALIDATION,),
+        _heartbeat,
+        200,
+        "Extend the executor's lease on a task (and report progress)",
+        (*_BODY_ERRORS, 404, 409),
+        suffix="heartbeat",
+        body=_HEARTBEAT,
         kinds=_lifecycle,
         families=PRODUCT,
     ),

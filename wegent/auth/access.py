@@ -30,6 +30,10 @@ _ROLE = (
 )
 
 _ACTIVE_USER = "SELECT id, username, role FROM users WHERE id = $1 AND is_active"
+_EDITS_IN = (
+    "SELECT n.name FROM namespace_members m JOIN namespaces n ON n.id = m.namespace "
+    "WHERE m.member = $1 AND m.role IN ('edit', 'admin')"
+)
 _MEMBER_OF = (
     "SELECT n.name FROM namespace_members m JOIN namespaces n ON n.id = m.namespace "
     "WHERE m.member = $1"
@@ -191,6 +195,19 @@ class Access:
             return None
         async with self._db.acquire() as conn:
             return await _readable(conn, principal)
+
+    async def writable(self, principal: Principal) -> list[str] | None:
+        """Every namespace the caller can write in, or None for all of them."""
+        token = principal.token
+        if token is not None and token.role == "view":
+            return []
+        within = None if token is None else token.namespaces
+        if principal.role == "admin":
+            return None if within is None else sorted(within)
+        async with self._db.acquire() as conn:
+            rows = await conn.fetch(_EDITS_IN, principal.id)
+        names = {r["name"] for r in rows}
+        return sorted(names if within is None else names & within)
 
     async def current(self, principal: Principal) -> tuple[Principal | None, list[str] | None]:
         """The caller as the records say now, uncached (None when its user is gone or

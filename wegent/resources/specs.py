@@ -556,3 +556,15 @@ class TaskSpec(Strict):
         ]
         | None
     ) = None
+    maxAttempts: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                le=100,
+                description="How many times an executor's lease may expire before the task "
+                "fails instead of being claimed again (API.md §17); 3 when absent.",
+            ),
+        ]
+        | None
+    ) = None

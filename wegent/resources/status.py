@@ -61,3 +61,21 @@ class TaskStatus(msgspec.Struct, kw_only=True):
             "or null."
         ),
     ] = None
+    executor: Annotated[
+        str | msgspec.UnsetType,
+        msgspec.Meta(
+            description="The executor that claimed the task last (API.md §17); absent until a "
+            "claim."
+        ),
+    ] = msgspec.UNSET
+    leaseExpiresAt: Annotated[
+        str | msgspec.UnsetType,
+        msgspec.Meta(
+            description="When the executor's lease ends unless a heartbeat extends it (RFC "
+            "3339, UTC); absent when no lease runs."
+        ),
+    ] = msgspec.UNSET
+    attempt: Annotated[
+        int | msgspec.UnsetType,
+        msgspec.Meta(description="How many times the task was claimed; absent until a claim."),
+    ] = msgspec.UNSET

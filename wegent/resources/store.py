@@ -145,7 +145,7 @@ def list_statement(
     without its body: it only tells that the page ends before it. A window over whole rows
     costs about as much as the rest of the statement, hence the two.
     """
-    where, params = _where(kind, namespaces, deleted, filters, selector)
+    where, params = where_clause(kind, namespaces, deleted, filters, selector)
     if after is not None:
         params += list(after)
         n, u = len(params) - 1, len(params)
@@ -180,7 +180,7 @@ def whole_list_statement(
 ) -> tuple[str, list[Any]]:
     """Every live object a list shows, unpaged, with what a watch's first events need:
     (uid, name, resource_version, body)."""
-    where, params = _where(kind, namespaces, False, filters, selector)
+    where, params = where_clause(kind, namespaces, False, filters, selector)
     sql = (
         f"SELECT uid::text, name, resource_version, body FROM {table} "
         f"WHERE {' AND '.join(where)} ORDER BY name, uid"
@@ -188,7 +188,7 @@ def whole_list_statement(
     return sql, params
 
 
-def _where(
+def where_clause(
     kind: str,
     namespaces: list[str] | None,
     deleted: bool,

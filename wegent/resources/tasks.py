@@ -14,11 +14,15 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import msgspec
 
-from wegent.errors import Cause, Conflict, invalid
+from wegent.auth.access import Access, Principal, describe
+from wegent.errors import Cause, Conflict, Forbidden, invalid
+from wegent.resources.claims import ClaimRequest, Executor, Heartbeat, claim_statement, lease_until
 from wegent.resources.crd import Caller, CRDService, unit
 from wegent.resources.meta import ServerSet, check_depth
+from wegent.resources.selectors import parse_selector
 from wegent.resources.specs import FreeForm, TaskSpec
 from wegent.resources.status import Phase, TaskStatus
+from wegent.resources.store import where_clause
 
 FINISHED = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 MOVES: dict[str, frozenset[str]] = {
@@ -35,6 +39,8 @@ class StatusUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     progress: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
     result: FreeForm | None = None
     errorMessage: Annotated[str, msgspec.Meta(max_length=65536)] | None = None
+    #: The lease holder, which a move of a task under a lease must name (API.md §17).
+    executor: Executor | None = None
 
     def __post_init__(self) -> None:
         if self.result is not None and not check_depth(self.result):
@@ -47,6 +53,8 @@ class WholeStatus(StatusUpdate, kw_only=True, forbid_unknown_fields=True):
 
     startedAt: ServerSet = None
     completedAt: ServerSet = None
+    leaseExpiresAt: ServerSet = None
+    attempt: int | None = None  # set by claims only: accepted and ignored
 
 
 class TaskWithStatus(msgspec.Struct, kw_only=True):
@@ -73,6 +81,21 @@ _ACTIVE_SPEC = (
     "SELECT spec::text FROM tasks WHERE kind = 'Task' AND namespace = $1 AND name = $2 "
     "AND deleted_at IS NULL AND phase IN ('PENDING', 'RUNNING')"
 )
+
+
+_BEAT = (
+    "UPDATE tasks SET status = status || jsonb_build_object("
+    f"'leaseExpiresAt', {lease_until('$2::int')}, 'progress', $3::int), "
+    "updated_by = $4, updated_at = now() WHERE id = $1 RETURNING body"
+)
+
+
+def _progress_down(progress: int, was: int) -> Cause:
+    return Cause(
+        "FieldValueInvalid",
+        f"Invalid value: {progress}: progress never goes down (it is {was})",
+        "progress",
+    )
 
 
 def _now() -> str:
@@ -111,9 +134,11 @@ class TaskService(CRDService[TaskSpec]):
         *,
         if_version: str | None = None,
         dry_run: bool = False,
+        cancelling: bool = False,
     ) -> bytes:
         """Apply one lifecycle move, or refuse it (409 with the current phase, 422 on progress;
-        409 when ``if_version`` is given and stale)."""
+        409 when ``if_version`` is given and stale; 409 when the task is under a lease and the
+        move does not name its holder, unless ``cancelling``: anyone who may write cancels)."""
         precondition = self._precondition(name, if_version)
         async with self._db.acquire() as conn, unit(conn, needed=True, dry_run=dry_run):
             row = await conn.fetchrow(_LOCK, caller.namespace, name)
@@ -122,6 +147,8 @@ class TaskService(CRDService[TaskSpec]):
             if precondition is not None and row["resource_version"] != precondition:
                 raise self._conflict(name)
             current = msgspec.json.decode(row["status"], type=TaskStatus)
+            if not cancelling:
+                self._check_holder(name, current, update.executor)
             status = self._moved(name, current, update)
             moved = await conn.fetchrow(
                 _MOVE, row["id"], msgspec.json.encode(status).decode(), caller.principal.username
@@ -139,20 +166,13 @@ class TaskService(CRDService[TaskSpec]):
         if progress is None:
             progress = 100 if update.phase == "COMPLETED" else current.progress
         if progress < current.progress:
-            raise invalid(
-                self.kind,
-                name,
-                [
-                    Cause(
-                        "FieldValueInvalid",
-                        f"Invalid value: {progress}: progress never goes down "
-                        f"(it is {current.progress})",
-                        "progress",
-                    )
-                ],
-            )
+            raise invalid(self.kind, name, [_progress_down(progress, current.progress)])
         now = _now()
+        running = update.phase == "RUNNING"
         return TaskStatus(
+            executor=current.executor,
+            attempt=current.attempt,
+            leaseExpiresAt=current.leaseExpiresAt if running else msgspec.UNSET,
             phase=update.phase,
             progress=progress,
             result=update.result if update.result is not None else current.result,
@@ -164,5 +184,78 @@ class TaskService(CRDService[TaskSpec]):
         )
 
     async def cancel(self, caller: Caller, name: str) -> bytes:
-        """PENDING or RUNNING → CANCELLED; a finished task is 409."""
-        return await self.move(caller, name, StatusUpdate(phase="CANCELLED"))
+        """PENDING or RUNNING → CANCELLED, whoever holds its lease; a finished task is 409."""
+        return await self.move(caller, name, StatusUpdate(phase="CANCELLED"), cancelling=True)
+
+    def _check_holder(self, name: str, current: TaskStatus, executor: str | None) -> None:
+        """A RUNNING task under an executor's lease moves only by that executor's word."""
+        holder = current.executor
+        if current.phase != "RUNNING" or holder is msgspec.UNSET or executor == holder:
+            return
+        said = "names no executor" if executor is None else f'names executor "{executor}"'
+        raise Conflict(
+            f'Task "{name}" is RUNNING under the lease of executor "{holder}"; this move '
+            f"{said} (status.executor must name the lease holder)",
+            kind=self.kind,
+            name=name,
+        )
+
+    async def heartbeat(self, caller: Caller, name: str, beat: Heartbeat) -> bytes:
+        """The lease holder extends its lease (and may report progress); 409 when the task is
+        not RUNNING under this executor's lease, saying why."""
+        async with self._db.acquire() as conn, unit(conn, needed=True, dry_run=False):
+            row = await conn.fetchrow(_LOCK, caller.namespace, name)
+            if row is None:
+                raise self._not_found(name, caller.namespace)
+            current = msgspec.json.decode(row["status"], type=TaskStatus)
+            self._check_lease(name, current, beat.executor)
+            progress = current.progress if beat.progress is None else beat.progress
+            if progress < current.progress:
+                raise invalid(self.kind, name, [_progress_down(progress, current.progress)])
+            beaten = await conn.fetchrow(
+                _BEAT, row["id"], beat.leaseSeconds, progress, caller.principal.username
+            )
+        return beaten["body"]  # type: ignore[no-any-return]
+
+    def _check_lease(self, name: str, current: TaskStatus, executor: str) -> None:
+        holder = current.executor
+        if current.phase == "RUNNING" and holder == executor:
+            return
+        if current.phase != "RUNNING":
+            why = f"it is {current.phase}"
+        elif holder is msgspec.UNSET:
+            why = "it runs under no executor's lease"
+        else:
+            why = f'executor "{holder}" holds its lease now'
+        raise Conflict(
+            f'Task "{name}": executor "{executor}" holds no lease on it: {why}',
+            kind=self.kind,
+            name=name,
+        )
+
+    async def claim(self, principal: Principal, request: ClaimRequest) -> bytes:
+        """Take up to ``request.max`` of the oldest claimable tasks among the namespaces the
+        caller may write in (those of ``request.namespaces``: 403 for one it may not), in one
+        statement (``wegent.resources.claims``). Answers ``{"items": [Task…]}``."""
+        namespaces = await self._access.writable(principal)
+        if request.namespaces is not None:
+            wanted = sorted({Access.resolve(principal, n) for n in request.namespaces})
+            for namespace in wanted:
+                if namespaces is not None and namespace not in namespaces:
+                    raise Forbidden(
+                        f'{describe(principal)} cannot write in namespace "{namespace}"',
+                        kind="Namespace",
+                        name=namespace,
+                    )
+            namespaces = wanted
+        if namespaces == []:
+            return b'{"items":[]}'
+        filters = [] if request.team is None else [("team_name", "=", request.team)]
+        selector = parse_selector(request.labelSelector or "")
+        where, params = where_clause(self.kind, namespaces, False, filters, selector)
+        statement = claim_statement(where, len(params) + 1)
+        args = [*params, request.executor, request.leaseSeconds, request.max, principal.username]
+        async with self._db.acquire() as conn:
+            rows = await conn.fetch(statement, *args)
+        bodies = [row["body"] for row in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
+        return b'{"items":[' + b",".join(bodies) + b"]}"
