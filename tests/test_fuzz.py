@@ -374,7 +374,7 @@ def object_names(case: Case) -> list[str]:
         return [TRASHED, SEED]  # TRASHED is in the trash, SEED is live (409)
     if kind_of(case) != "Task":
         return [SEED]
-    if path.endswith(("/status", "/cancel")):
+    if path.endswith(("/status", "/cancel", "/heartbeat")):
         return [LIVE, SEED, DONE]  # LIVE is PENDING or RUNNING, DONE finished (409)
     return [DONE, SEED] if case.method in ("PUT", "PATCH") else [SEED, DONE]
 
@@ -460,6 +460,16 @@ def prepare(case: Case, client: asgi.ASGIClient) -> None:
         assert kind is not None
         expect(client, "POST", items, {201, 409}, headers, manifest(kind, TRASHED))
         expect(client, "DELETE", f"{items}/{TRASHED}?force=true", {204}, headers)
+    elif path.endswith("/heartbeat") and name == LIVE:
+        # LIVE claimed by the executor the body names (when it names a valid one)
+        expect(client, "DELETE", f"{items}/{LIVE}?force=true", {204, 404}, headers)
+        live = manifest("Task", LIVE)
+        live["metadata"]["labels"] = {"fuzz": "live"}
+        expect(client, "POST", items, {201}, headers, live)
+        body = case.body
+        if isinstance(body, dict) and not negative_at(case, ParameterLocation.BODY):
+            claim = {"executor": body.get("executor"), "labelSelector": "fuzz=live"}
+            expect(client, "POST", "/api/v1/tasks/claim", {200}, headers, claim)
     elif path.endswith(("/status", "/cancel")) and name == LIVE:
         expect(client, "DELETE", f"{items}/{LIVE}?force=true", {204, 404}, headers)
         expect(client, "POST", items, {201}, headers, manifest("Task", LIVE))
