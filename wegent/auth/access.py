@@ -111,6 +111,7 @@ class Access:
         self._db = db
         self._users: TTLCache[Principal | None] = TTLCache(ttl)
         self._roles: TTLCache[str | None] = TTLCache(ttl)
+        self._editing: TTLCache[frozenset[str]] = TTLCache(ttl)
 
     async def principal(self, claims: Claims) -> Principal:
         """The caller behind a valid login token; unknown or disabled users are the same 401."""
@@ -197,16 +198,20 @@ class Access:
             return await _readable(conn, principal)
 
     async def writable(self, principal: Principal) -> list[str] | None:
-        """Every namespace the caller can write in, or None for all of them."""
+        """Every namespace the caller can write in, or None for all of them (its user's, from a
+        cache as short as the roles')."""
         token = principal.token
         if token is not None and token.role == "view":
             return []
         within = None if token is None else token.namespaces
         if principal.role == "admin":
             return None if within is None else sorted(within)
-        async with self._db.acquire() as conn:
-            rows = await conn.fetch(_EDITS_IN, principal.id)
-        names = {r["name"] for r in rows}
+        names = self._editing.get(principal.id)
+        if names is MISSING:
+            async with self._db.acquire() as conn:
+                rows = await conn.fetch(_EDITS_IN, principal.id)
+            names = frozenset(r["name"] for r in rows)
+            self._editing.put(principal.id, names)
         return sorted(names if within is None else names & within)
 
     async def current(self, principal: Principal) -> tuple[Principal | None, list[str] | None]:
@@ -227,3 +232,4 @@ class Access:
     def forget_roles(self) -> None:
         """Membership changed in this worker: drop cached roles now rather than at expiry."""
         self._roles.invalidate()
+        self._editing.invalidate()
