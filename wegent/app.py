@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
 from typing import Any
 
+import uvicorn
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi.spec import Components, SecurityScheme
 
-from wegent import __version__
+from wegent import __version__, metrics
 from wegent.api import auth, kubernetes, namespaces, tasks, tokens, users
 from wegent.api.bodies import add_warnings
 from wegent.api.dispatch import Dispatcher
 from wegent.api.errors import EXCEPTION_HANDLERS
 from wegent.api.front import Front
-from wegent.api.health import healthz, readyz
+from wegent.api.health import healthz, metrics_page, readyz
+from wegent.api.observe import sample
 from wegent.api.openapi import DocumentConfig
 from wegent.api.operations import ResourceApi
 from wegent.api.options import allow_every_method
@@ -34,6 +40,7 @@ log = logging.getLogger("wegent")
 ROUTES = [
     healthz,
     readyz,
+    metrics_page,
     auth.register,
     auth.login,
     users.me,
@@ -74,16 +81,26 @@ def create_app(settings: Settings | None = None) -> WegentApp:
     services = Services.build(settings, db)
     resource_api = ResourceApi(services)
 
+    def sample_metrics() -> None:
+        pool = db.pool.occupancy() if db.engine is not None else (0, 0, 0)
+        sample(app.front.in_flight.count, pool, services.watch.open_watches)
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.connect()
+        sampling: asyncio.Task[None] | None = None
         try:
             await migrate(db)
             await bootstrap_admin(services)
             await services.watch.start()
+            drain_on_signal(app, settings.shutdown_delay_s)
+            sampling = asyncio.create_task(every_second(sample_metrics))
             settle_garbage_collector()
             yield
         finally:
+            if sampling is not None:
+                sampling.cancel()
+            metrics.worker_exited()
             await services.watch.stop()
             await db.close()
 
@@ -120,13 +137,48 @@ def create_app(settings: Settings | None = None) -> WegentApp:
         ),
         signature_namespace={"Services": Services},
         debug=settings.debug,
+        logging_config=None,  # logging is the server's (wegent.logs), not the framework's
     )
     app.state.settings = settings
+    app.state.draining = False
+    app.state.sample_metrics = sample_metrics
     app.state.db = db
     app.state.services = services
     app.state.kubernetes = kubernetes.KubernetesProtocol(lambda: app.openapi_schema.to_schema())
     app.front = Front(app.framework, Dispatcher(resource_api), settings, wrote=services.watch.wrote)
     return app
+
+
+async def every_second(work: Callable[[], None]) -> None:
+    while True:
+        work()
+        await asyncio.sleep(1)
+
+
+def drain_on_signal(app: Litestar, delay_s: float) -> None:
+    """From SIGTERM or SIGINT on, ``/readyz`` answers 503 (``app.state.draining``); uvicorn's
+    own shutdown (stop listening, finish the requests in flight) starts ``delay_s`` later, so
+    load balancers see the 503 and stop sending first.
+
+    uvicorn's handlers are installed before the lifespan starts (in the main thread of each
+    worker): this wraps them. Elsewhere (an app in tests, no uvicorn) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        uvicorn_handler = signal.getsignal(sig)
+        if not isinstance(getattr(uvicorn_handler, "__self__", None), uvicorn.Server):
+            continue
+
+        def draining(signum: int, frame: FrameType | None, handler: Any = uvicorn_handler) -> None:
+            app.state.draining = True
+            if delay_s > 0 and signum == signal.SIGTERM:
+                loop.call_soon_threadsafe(loop.call_later, delay_s, handler, signum, frame)
+            else:
+                handler(signum, frame)
+
+        signal.signal(sig, draining)
 
 
 def settle_garbage_collector() -> None:

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import os
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from wegent import kubeconfig
+from wegent import kubeconfig, metrics
 from wegent.container import Services
 from wegent.db.engine import Database, DatabaseUnavailable
 from wegent.db.migrate import MigrationError, migrate
 from wegent.errors import ApiError
 from wegent.kubeconfig import KubeconfigError
+from wegent.logs import log_config
 from wegent.serve import ServeError
 from wegent.settings import Settings, SettingsError, load_settings
 
@@ -138,22 +142,45 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.tls_port is not None:
         raise SettingsError("--tls-port needs WEGENT_TLS or WEGENT_TLS_CERT_FILE")
     held = asyncio.run(_preflight(settings))
+    workers = args.workers or settings.workers
     try:
-        uvicorn.run(
-            "wegent.app:create_app",
-            factory=True,
-            host=args.host or settings.host,
-            port=args.port or settings.port,
-            workers=args.workers or settings.workers,
-            reload=args.reload,
-            loop="uvloop",
-            http=LimitedHttpToolsProtocol,
-            access_log=settings.access_log,
-            timeout_graceful_shutdown=30,
-        )
+        with _metrics_directory(workers):
+            uvicorn.run(
+                "wegent.app:create_app",
+                factory=True,
+                host=args.host or settings.host,
+                port=args.port or settings.port,
+                workers=workers,
+                reload=args.reload,
+                loop="uvloop",
+                http=LimitedHttpToolsProtocol,
+                access_log=False,  # the service writes its own (wegent.api.observe)
+                log_config=log_config(settings),
+                timeout_graceful_shutdown=30,
+            )
     finally:
         held.release_server()
     return 0
+
+
+@contextlib.contextmanager
+def _metrics_directory(workers: int) -> Iterator[None]:
+    """Several workers keep their metrics in files of one directory (``wegent.metrics``): a
+    new one for this run, given to them by the environment they inherit, removed at the end.
+    ``PROMETHEUS_MULTIPROC_DIR`` set by the operator is used as it is (wiped first)."""
+    given = os.environ.get(metrics.MULTIPROCESS_DIR)
+    if workers < 2 and not given:
+        yield
+        return
+    path = given or tempfile.mkdtemp(prefix="wegent-metrics-")
+    metrics.prepare_directory(path)
+    os.environ[metrics.MULTIPROCESS_DIR] = path
+    try:
+        yield
+    finally:
+        if not given:
+            del os.environ[metrics.MULTIPROCESS_DIR]
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _serve_tls(settings: Settings, args: argparse.Namespace) -> int:
@@ -189,7 +216,8 @@ def _serve_tls(settings: Settings, args: argparse.Namespace) -> int:
             reload=args.reload,
             loop="uvloop",
             http=LimitedHttpToolsProtocol,
-            access_log=settings.access_log,
+            access_log=False,  # the service writes its own (wegent.api.observe)
+            log_config=log_config(settings),
             timeout_graceful_shutdown=30,
             ssl_certfile=str(settings.tls_cert_file),
             ssl_keyfile=str(settings.tls_key_file),
@@ -202,7 +230,9 @@ def _serve_tls(settings: Settings, args: argparse.Namespace) -> int:
                 serve.url("https", host, tls_port),
                 settings.tls_cert_file,
             )
-            return serve.run(config, sockets, args.workers or settings.workers)
+            workers = args.workers or settings.workers
+            with _metrics_directory(workers):
+                return serve.run(config, sockets, workers)
         finally:
             held.release_server()
     finally:

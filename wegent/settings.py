@@ -59,6 +59,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     watch_max: int = 10_000
     watch_buffer: int = 1000
     watch_bookmark_s: int = 30
+    # Observability (API.md §18): /metrics on or off and behind a token, logs, shutdown.
+    metrics: bool = True
+    metrics_token: str | None = None
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    shutdown_delay_s: float = 0.0
     # HTTPS (API.md §14): a certificate and its key, given or generated (``tls_self_signed``).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
@@ -121,6 +127,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         watch_max=_int(env, "WEGENT_WATCH_MAX", 10_000, 0, 1_000_000),
         watch_buffer=_int(env, "WEGENT_WATCH_BUFFER", 1000, 10, 1_000_000),
         watch_bookmark_s=_int(env, "WEGENT_WATCH_BOOKMARK_S", 30, 1, 60),
+        metrics=_bool(env, "WEGENT_METRICS", True),
+        metrics_token=_metrics_token(env),
+        log_level=_choice(
+            env, "WEGENT_LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info"
+        ),  # type: ignore[arg-type]
+        log_format=_choice(env, "WEGENT_LOG_FORMAT", ("text", "json"), "text"),  # type: ignore[arg-type]
+        shutdown_delay_s=_int(env, "WEGENT_SHUTDOWN_DELAY_S", 0, 0, 300),
     )
     # Last: a self-signed certificate is made only once every other setting is good.
     tls_settings = _tls(env, data_dir, settings.host, settings.port)
@@ -241,6 +254,21 @@ def _debug(env: Mapping[str, str], database_url: str | None) -> bool:
     if debug and database_url is not None:
         raise SettingsError("WEGENT_DEBUG is not allowed with WEGENT_DATABASE_URL")
     return debug
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = env.get(name, default).strip().lower() or default
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    """``WEGENT_METRICS_TOKEN``: /metrics then needs ``Authorization: Bearer`` with it."""
+    value = env.get("WEGENT_METRICS_TOKEN") or None
+    if value is not None and len(value.encode()) < 16:
+        raise SettingsError("WEGENT_METRICS_TOKEN must be at least 16 bytes long")
+    return value
 
 
 def _origins(raw: str) -> tuple[str, ...]:

@@ -72,7 +72,9 @@ async def write_scenario(client: httpx.AsyncClient, family: str) -> list[Exchang
         response: httpx.Response = await call
         text = VOLATILE.sub(r'"\1":"*"', response.text)
         text = text.replace(owner.username, "OWNER").replace(stranger.username, "STRANGER")
-        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+        headers = {
+            k: v for k, v in response.headers.items() if k not in ("content-length", "x-request-id")
+        }
         exchanges.append((label, response.status_code, headers, json.loads(text or "null")))
     return exchanges
 

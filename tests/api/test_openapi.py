@@ -188,6 +188,7 @@ async def test_every_route_is_documented_once(document: dict[str, Any], app: Lit
     documented = {(method, path) for method, path, _ in operations(document)}
     # Kubernetes' own documents and reviews (docs/kubectl.md) are not in this document.
     hidden = {path for handler in kubernetes.ROUTES for path in handler.paths}
+    hidden.add("/metrics")  # Prometheus' text format, for scrapers (API.md §18)
     served = {
         (method, path.replace(":str", ""))
         for method, path, _ in route_table(app)

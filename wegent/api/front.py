@@ -2,6 +2,8 @@
 
 In this order, for each request:
 
+0. the request gets its id and its record (``wegent.api.observe``): every answer carries the id,
+   is counted and timed by route template, and is logged when the access log is on;
 1. the query string is parsed once (a repeated parameter or text that is not UTF-8 is a 400),
    for every route (``scope[QUERY_KEY]``);
 2. cross-origin requests get their CORS answer or headers (``wegent.api.cors``);
@@ -12,24 +14,28 @@ In this order, for each request:
 5. the resource API's fast door answers what it has a route for (``wegent.api.dispatch``);
    everything else goes to the framework (Litestar), with the body already read.
 
-A new concern that must see every request (request ids, metrics, access logs) goes here.
+A new concern that must see every request goes here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
 from litestar.types import ASGIApp
 
+from wegent import metrics
 from wegent.api.answers import LEAVE_KEY, error_answer, respond, send_answer
 from wegent.api.cors import Cors
 from wegent.api.dispatch import Dispatcher
 from wegent.api.limits import Busy, InFlight, refuse
+from wegent.api.observe import Observer
 from wegent.api.operations import Incoming
 from wegent.api.params import parse_query
 from wegent.errors import ApiError, RequestEntityTooLarge, RequestTimeout
+from wegent.request_context import CURRENT, REQUEST_ID_HEADER, UNROUTED, Seen, request_id_of
 from wegent.settings import Settings
 
 # ASGI messages and scopes as plain dicts: this layer reads a few keys of HTTP ones only.
@@ -37,6 +43,7 @@ Scope = Any
 Receive = Any
 Send = Any
 QUERY_KEY = "wegent.query"
+_TYPED = re.compile(r"\{(\w+):\w+\}")
 _CLOSE = (b"connection", b"close")
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -94,15 +101,51 @@ class Front:
         self.max_body = settings.max_body_bytes
         self.body_timeout = settings.body_timeout_s
         self.cors = Cors(settings.cors_origins) if settings.cors_origins else None
+        self.observer = Observer(settings.access_log)
+        self._templates: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.framework(scope, receive, send)  # lifespan
             return
+        seen = Seen(request_id_of(scope["headers"]), scope["method"], scope["path"])
+        token = CURRENT.set(seen)
+        try:
+            await self._request(scope, receive, self._stamped(scope, send, seen), seen)
+        finally:
+            CURRENT.reset(token)
+
+    def _stamped(self, scope: Scope, send: Send, seen: Seen) -> Send:
+        """``send``, with the request id added to the answer's head, which is recorded."""
+        request_id = (REQUEST_ID_HEADER, seen.id.encode())
+        observer = self.observer
+
+        async def stamped(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), request_id]
+                if seen.route is UNROUTED:
+                    seen.route = self._template(scope.get("path_template"))
+                observer.answered(seen, message["status"])
+            await send(message)
+
+        return stamped
+
+    def _template(self, litestar_template: str | None) -> str:
+        """A framework route's template as the resource API's are written: ``{name}``."""
+        if litestar_template is None:
+            return UNROUTED
+        template = self._templates.get(litestar_template)
+        if template is None:
+            template = _TYPED.sub(r"{\1}", litestar_template)
+            self._templates[litestar_template] = template
+        return template
+
+    async def _request(self, scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
         try:
             raw_query = scope["query_string"]
             query = parse_query(raw_query) if raw_query else {}
         except ApiError as error:
+            metrics.REFUSED.labels("bad_query").inc()
             await respond(scope, receive, send, error_answer(error))
             return
         scope[QUERY_KEY] = query
@@ -119,12 +162,15 @@ class Front:
         except Disconnected:
             return
         except ApiError as error:  # the rest of the body is not read: the connection closes
+            reason = "too_large" if isinstance(error, RequestEntityTooLarge) else "timeout"
+            metrics.REFUSED.labels(reason).inc()
             refused = error_answer(error)
             await send_answer(send, refused.status, refused.body, [*refused.headers, _CLOSE])
             return
         try:
             counted = self.in_flight.enter(scope["path"])
         except Busy:
+            metrics.REFUSED.labels("busy").inc()
             await refuse(send)
             return
 
@@ -136,7 +182,7 @@ class Front:
 
         scope[LEAVE_KEY] = leave
         try:
-            await self._answer(scope, receive, send, headers, body)
+            await self._answer(scope, receive, send, headers, body, seen)
         finally:
             leave()
             if scope["method"] not in _SAFE:
@@ -149,12 +195,14 @@ class Front:
         send: Send,
         headers: dict[bytes, str],
         body: bytes | None,
+        seen: Seen,
     ) -> None:
         match = self.dispatcher.match(scope["method"], scope["path"]) if self.fast else None
         if match is None:
             await self.framework(scope, receive if body is None else _replay(body, receive), send)
             return
         route, namespace, name = match
+        seen.route = route.path
         answer = await self.dispatcher.api.serve(
             route, Incoming(scope[QUERY_KEY], headers, body or b"", namespace, name)
         )

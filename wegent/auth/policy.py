@@ -20,6 +20,7 @@ from wegent.auth.api_tokens import PREFIX, ApiTokens
 from wegent.auth.tokens import InvalidToken, TokenIssuer
 from wegent.errors import BadRequest, Forbidden, Unauthorized
 from wegent.names import DEFAULT, is_namespace
+from wegent.request_context import note_caller
 
 Policy = Literal["public", "authenticated", "admin", "read", "write", "admin-namespace"]
 POLICIES: frozenset[str] = frozenset(
@@ -94,6 +95,7 @@ class PolicyGuard:
         if name == "public":
             return None, None
         principal = await self.authenticate(credential)
+        note_caller(principal.username, principal.token.name if principal.token else None)
         return principal, await self.authorize(principal, opt, namespace, all_namespaces)
 
     async def authorize(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from wegent import metrics
 from wegent.auth.access import Access, Principal
 from wegent.auth.models import (
     LoginRequest,
@@ -186,6 +187,7 @@ class Users:
             if row is not None:
                 reserved = await conn.fetchrow(_RESERVE, row["id"], address[:64])
                 if not reserved["granted"]:
+                    metrics.LOGIN_THROTTLED.inc()
                     raise TooManyRequests(
                         "too many failed logins for this account; retry later",
                         retry_after=math.ceil(float(reserved["wait_s"] or 1)),
@@ -193,6 +195,7 @@ class Users:
         stored = row["password_hash"] if row else None
         ok = await self._passwords.verify(stored, password, legacy=body.password)
         if row is None or not ok or not row["is_active"] or row["service_account"]:
+            metrics.LOGIN_FAILURES.inc()
             raise Unauthorized(_LOGIN_FAILED)  # the attempt stays counted
         new_hash = None
         if ok == "legacy" or self._passwords.needs_rehash(row["password_hash"]):

@@ -70,6 +70,11 @@ class Pool:
     def get_idle_size(self) -> int:
         return len(self._idle)
 
+    def occupancy(self) -> tuple[int, int, int]:
+        """Connections lent out, connections idle, and requests waiting for one (metrics)."""
+        waiting = sum(1 for waiter in self._waiters if not waiter.done())
+        return len(self._in_use), len(self._idle), waiting
+
     def is_closing(self) -> bool:
         return self._closing
 

@@ -101,7 +101,9 @@ def lease_until(seconds_param: str) -> str:
 def claim_statement(where: list[str], first_param: int) -> str:
     """One claim batch over the tasks matching ``where`` (the list filters' conditions and
     their parameters, numbered before ``first_param``). Parameters from ``first_param`` on:
-    the executor, the lease seconds, the batch size, the caller's name."""
+    the executor, the lease seconds, the batch size, the caller's name. Rows: each task
+    claimed (``body``; ``lapsed`` when its previous lease had expired), and each task failed
+    for too many expired leases (``body`` NULL)."""
     executor, seconds, batch, by = (f"${first_param + i}" for i in range(4))
     matching = " AND ".join(where)
     expired = f"{matching} AND phase = 'RUNNING' AND lease_expires_at < now()"
@@ -116,6 +118,7 @@ WITH exhausted AS (
             t.attempt, t.max_attempts)),
         updated_by = {by}, updated_at = now()
     FROM exhausted e WHERE t.id = e.id
+    RETURNING t.id
 ), pending AS (
     SELECT id, created_at FROM tasks WHERE {matching} AND phase = 'PENDING'
     ORDER BY created_at, id LIMIT {batch} FOR UPDATE SKIP LOCKED
@@ -125,12 +128,15 @@ WITH exhausted AS (
 ), chosen AS (
     SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM lapsed) c
     ORDER BY created_at, id LIMIT {batch}
+), claimed AS (
+    UPDATE tasks t SET status = t.status || jsonb_build_object(
+            'phase', 'RUNNING', 'executor', {executor}::text,
+            'leaseExpiresAt', {lease_until(f"{seconds}::int")}, 'attempt', t.attempt + 1,
+            'startedAt', COALESCE(t.status ->> 'startedAt', {NOW})),
+        updated_by = {by}, updated_at = now()
+    FROM chosen c WHERE t.id = c.id
+    RETURNING t.created_at, t.id, t.body, t.attempt
 )
-UPDATE tasks t SET status = t.status || jsonb_build_object(
-        'phase', 'RUNNING', 'executor', {executor}::text,
-        'leaseExpiresAt', {lease_until(f"{seconds}::int")}, 'attempt', t.attempt + 1,
-        'startedAt', COALESCE(t.status ->> 'startedAt', {NOW})),
-    updated_by = {by}, updated_at = now()
-FROM chosen c WHERE t.id = c.id
-RETURNING t.created_at, t.id, t.body
+SELECT created_at, id, body, attempt > 1 AS lapsed FROM claimed
+UNION ALL SELECT NULL, id, NULL, true FROM failed
 """

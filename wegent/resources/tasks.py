@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import msgspec
 
+from wegent import metrics
 from wegent.auth.access import Access, Principal, describe
 from wegent.errors import Cause, Conflict, Forbidden, invalid
 from wegent.resources.claims import ClaimRequest, Executor, Heartbeat, claim_statement, lease_until
@@ -88,6 +89,10 @@ _BEAT = (
     f"'leaseExpiresAt', {lease_until('$2::int')}, 'progress', $3::int), "
     "updated_by = $4, updated_at = now() WHERE id = $1 RETURNING body"
 )
+
+
+def _oldest_first(row: asyncpg.Record) -> tuple[Any, int]:
+    return row["created_at"], row["id"]
 
 
 def _progress_down(progress: int, was: int) -> Cause:
@@ -257,5 +262,7 @@ class TaskService(CRDService[TaskSpec]):
         args = [*params, request.executor, request.leaseSeconds, request.max, principal.username]
         async with self._db.acquire() as conn:
             rows = await conn.fetch(statement, *args)
-        bodies = [row["body"] for row in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
-        return b'{"items":[' + b",".join(bodies) + b"]}"
+        claimed = sorted((r for r in rows if r["body"] is not None), key=_oldest_first)
+        metrics.TASKS_CLAIMED.inc(len(claimed))
+        metrics.LEASES_EXPIRED.inc(sum(1 for r in rows if r["lapsed"]))
+        return b'{"items":[' + b",".join(r["body"] for r in claimed) + b"]}"

@@ -202,6 +202,10 @@ class Hub:
         self._count += 1
         return self.version
 
+    @property
+    def open_watches(self) -> int:
+        return self._count
+
     def unregister(self, watch: Watch) -> None:
         self._waiting.discard(watch)
         filed = self._watches.get(watch.key)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import asyncpg
 
+from wegent import metrics
 from wegent.api import tables
 from wegent.api.errors import status_body
 from wegent.auth.access import Principal, describe
@@ -269,6 +270,7 @@ class Watch:
     # -- lines -----------------------------------------------------------------------------------
 
     def _line(self, type_: str, body: bytes) -> bytes:
+        metrics.WATCH_EVENTS.labels(type_).inc()
         if self.options.table is not None and type_ != "ERROR":
             body = tables.object_table(
                 self.info.columns, body, self.options.include_object, self.options.table
@@ -276,6 +278,7 @@ class Watch:
         return b'{"type":"%s","object":%s}\n' % (type_.encode(), body)
 
     def _bookmark(self, version: int, *, initial_end: bool = False) -> bytes:
+        metrics.WATCH_EVENTS.labels("BOOKMARK").inc()
         annotations = f',"annotations":{{"{INITIAL_END}":"true"}}' if initial_end else ""
         return (
             f'{{"type":"BOOKMARK","object":{{"kind":"{self.info.kind}",'
