@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None) -> WegentApp:
             await bootstrap_admin(services)
             await services.watch.start()
             drain_on_signal(app, settings.shutdown_delay_s)
-            sampling = asyncio.create_task(every_second(sample_metrics))
+            if settings.metrics:
+                sampling = asyncio.create_task(every_second(sample_metrics))
             settle_garbage_collector()
             yield
         finally:
