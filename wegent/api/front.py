@@ -118,15 +118,13 @@ class Front:
         """``send``, with the request id added to the answer's head, which is recorded."""
         request_id = (REQUEST_ID_HEADER, seen.id.encode())
         observer = self.observer
-        records = observer.records
 
         async def stamped(message: Any) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), request_id]
-                if records:
-                    if seen.route is UNROUTED:
-                        seen.route = self._template(scope.get("path_template"))
-                    observer.answered(seen, message["status"])
+                if seen.route is UNROUTED:
+                    seen.route = self._template(scope.get("path_template"))
+                observer.answered(seen, message["status"])
             await send(message)
 
         return stamped

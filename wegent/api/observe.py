@@ -39,12 +39,11 @@ def sample(in_flight: int, pool: tuple[int, int, int], watches: int) -> None:
 
 class Observer:
     """Records the answers of one app's requests: metrics when ``counts``, the access log line
-    when ``log_access``; ``records`` when either (otherwise an answer needs no route)."""
+    when ``log_access``."""
 
     def __init__(self, log_access: bool, counts: bool = True) -> None:
         self.log_access = log_access
         self.counts = counts
-        self.records = counts or log_access
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def refused(self, reason: str) -> None:
