@@ -21,6 +21,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from litestar import Litestar
 
 from tests.conftest import make_settings
@@ -29,7 +30,7 @@ from tests.metrics_text import LATENCY_COUNT, REFUSED, REQUESTS, Key, moved, par
 from tests.resources.api import Api, bot, ghost, team
 from tests.resources.test_dispatch import claim, expire
 from tests.resources.test_tasks import task
-from wegent import __version__
+from wegent import __version__, serve
 from wegent.request_context import RequestIdFilter
 
 MakeDatabase = Callable[[], Awaitable[str]]
@@ -118,6 +119,7 @@ async def test_unknown_methods_are_counted_as_other(client: httpx.AsyncClient, a
     made_up = await client.request("BREW", "/healthz")
     after = await scrape(client)
     assert (odd.status_code, made_up.status_code) == (405, 405)
+    assert GENERATED.fullmatch(odd.headers["x-request-id"])
     assert odd.json() == status_body(
         405, "MethodNotAllowed", "the method is not allowed on this path"
     )
@@ -420,3 +422,11 @@ async def test_a_log_line_written_during_a_request_carries_its_id(
     assert timed_out.headers["x-request-id"] == "log-id-1"
     logged = [(r.getMessage(), r.request_id) for r in records]  # type: ignore[attr-defined]
     assert ("statement timeout: QueryCanceledError", "log-id-1") in logged, logged
+
+
+def test_the_tls_supervisor_waits_for_a_draining_worker() -> None:
+    """With several workers and HTTPS (``wegent.serve``), a worker told to stop drains for
+    ``WEGENT_SHUTDOWN_DELAY_S``, then shuts down gracefully: it is killed only after both."""
+    config = uvicorn.Config(app="wegent.app:create_app", timeout_graceful_shutdown=30)
+    assert serve.stop_within(config, 0) == 40
+    assert serve.stop_within(config, 45) == 85
