@@ -30,6 +30,7 @@ import httpx
 import pytest
 
 from tests.helpers import status_body, unique
+from tests.k8s.conftest import serve_tls
 from tests.metrics_text import LATENCY_COUNT, REQUESTS, Key, moved, parse, value
 from tests.reliability.harness import Service, ghost
 
@@ -357,6 +358,31 @@ async def test_json_logs_carry_the_request_id_and_no_secret(
     started = [x for x in lines if STARTED.fullmatch(x["message"])]
     assert started and all(x["logger"] == "uvicorn.error" for x in started)
     assert all(x["request_id"] == "-" for x in started)
+
+
+def test_https_workers_drain_too(database: str) -> None:
+    """``wegent serve`` with HTTPS and two workers runs its own supervisor (``wegent.serve``):
+    SIGTERM reaches every worker, ``/readyz`` is 503 on both ports within the delay, the
+    server exits 0 and no worker had to be killed."""
+    folder = Path(tempfile.mkdtemp(prefix="wegent-observe-tls-"))
+    env = {"WEGENT_WORKERS": "2", "WEGENT_SHUTDOWN_DELAY_S": str(DELAY_S)}
+    draining = status_body(503, "ServiceUnavailable", "the server is shutting down")
+    try:
+        with serve_tls(database, folder, env=env) as tls:
+            with tls.client() as secure, httpx.Client(base_url=tls.http_url, timeout=10) as plain:
+                assert secure.get("/readyz").status_code == plain.get("/readyz").status_code == 200
+                signalled = time.monotonic()
+                tls.process.send_signal(signal.SIGTERM)
+                for http in (secure, plain):
+                    while (answer := http.get("/readyz")).status_code == 200:
+                        assert time.monotonic() - signalled < DELAY_S, "still ready"
+                        time.sleep(0.02)
+                    assert (answer.status_code, answer.json()) == (503, draining)
+            assert tls.process.wait(60) == 0
+            assert time.monotonic() - signalled >= DELAY_S
+            assert "did not stop; killing it" not in tls.log()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def test_readyz_answers_503_from_sigterm_on_then_the_server_exits_0(
