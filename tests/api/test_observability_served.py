@@ -61,6 +61,7 @@ async def server(database: str) -> AsyncIterator[Service]:
     )
     await service.start(within=90)
     try:
+        await until(lambda: ready_workers(service) == 2, within=60)
         yield service
     finally:
         await service.stop()
@@ -93,7 +94,9 @@ def log_lines(service: Service) -> list[dict[str, Any]]:
     """Every line the server wrote to stderr, each parsed as JSON (a line that is not JSON fails
     the test)."""
     lines = []
-    for line in service.stderr().splitlines():
+    text = service.stderr()
+    complete = text[: text.rfind("\n") + 1]  # a line being written is not one yet
+    for line in complete.splitlines():
         try:
             parsed = json.loads(line)
         except ValueError:
@@ -111,6 +114,14 @@ def workers(service: Service) -> list[int]:
         if found and _alive(int(found.group(1))):
             pids.append(int(found.group(1)))
     return pids
+
+
+def ready_workers(service: Service) -> int:
+    """How many workers are alive and serving: ``/readyz`` answers once the first is."""
+    lines = log_lines(service)
+    started = sum(1 for x in lines if STARTED.fullmatch(x["message"]))
+    complete = sum(1 for x in lines if x["message"] == "Application startup complete.")
+    return len(workers(service)) if complete >= started else 0
 
 
 def _alive(pid: int) -> bool:
@@ -252,7 +263,7 @@ async def test_a_killed_workers_gauges_stop_counting(
         for request in (r for h in held.values() for r in h):
             request.conn.close()
     # The supervisor starts a new worker in its place.
-    await until(lambda: len(workers(server)) == 2 and victim not in workers(server), within=60)
+    await until(lambda: ready_workers(server) == 2 and victim not in workers(server), within=60)
     await until(lambda: value(scrape(server), IN_FLIGHT) == 1)
 
 
