@@ -10,14 +10,14 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi.spec import Components, SecurityScheme
 
-from wegent import __version__, metrics
+from wegent import __version__, metrics, tracing
 from wegent.api import auth, kubernetes, namespaces, tasks, tokens, users
 from wegent.api.bodies import add_warnings
 from wegent.api.dispatch import Dispatcher
@@ -34,6 +34,11 @@ from wegent.container import Services
 from wegent.db.engine import Database
 from wegent.db.migrate import migrate
 from wegent.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+
+    from wegent.tracing import ASGIApp
 
 log = logging.getLogger("wegent")
 
@@ -66,16 +71,21 @@ class WegentApp(Litestar):
     rest to the framework."""
 
     front: Front
+    entry: ASGIApp  # the front, or the front traced (wegent.tracing)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.front(scope, receive, send)
+        await self.entry(scope, receive, send)
 
     async def framework(self, scope: Any, receive: Any, send: Any) -> None:
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> WegentApp:
-    """Build the application; settings come from the environment unless given."""
+def create_app(
+    settings: Settings | None = None, *, tracer_provider: TracerProvider | None = None
+) -> WegentApp:
+    """Build the application; settings come from the environment unless given. Requests are
+    traced into ``tracer_provider`` when given, else when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set
+    (``wegent.tracing``)."""
     settings = settings or load_settings()
     db = Database(settings)
     services = Services.build(settings, db)
@@ -94,7 +104,8 @@ def create_app(settings: Settings | None = None) -> WegentApp:
             await bootstrap_admin(services)
             await services.watch.start()
             drain_on_signal(app, settings.shutdown_delay_s)
-            sampling = asyncio.create_task(every_second(sample_metrics))
+            if settings.metrics:
+                sampling = asyncio.create_task(every_second(sample_metrics))
             settle_garbage_collector()
             yield
         finally:
@@ -146,6 +157,7 @@ def create_app(settings: Settings | None = None) -> WegentApp:
     app.state.services = services
     app.state.kubernetes = kubernetes.KubernetesProtocol(lambda: app.openapi_schema.to_schema())
     app.front = Front(app.framework, Dispatcher(resource_api), settings, wrote=services.watch.wrote)
+    app.entry = tracing.instrument(app.front, settings, tracer_provider)
     return app
 
 

@@ -232,7 +232,7 @@ def _serve_tls(settings: Settings, args: argparse.Namespace) -> int:
             )
             workers = args.workers or settings.workers
             with _metrics_directory(workers):
-                return serve.run(config, sockets, workers)
+                return serve.run(config, sockets, workers, settings.shutdown_delay_s)
         finally:
             held.release_server()
     finally:

@@ -99,16 +99,19 @@ def url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def run(config: uvicorn.Config, sockets: list[socket.socket], workers: int) -> int:
+def run(
+    config: uvicorn.Config, sockets: list[socket.socket], workers: int, drain_s: float = 0
+) -> int:
     """Serve ``[http_socket, https_socket]`` in this process, or in ``workers`` processes, or
-    under the reloader; returns the exit status."""
+    under the reloader; returns the exit status. ``drain_s``: how long a worker waits after
+    SIGTERM before its shutdown starts (``WEGENT_SHUTDOWN_DELAY_S``, ``wegent.app``)."""
     if config.should_reload:
         from uvicorn.supervisors import ChangeReload
 
         ChangeReload(config, target=DualServer(config).run, sockets=sockets).run()
         return 0
     if workers > 1:
-        return supervise(config, sockets, workers)
+        return supervise(config, sockets, workers, drain_s)
     DualServer(config).run(sockets=sockets)
     return 0
 
@@ -120,13 +123,15 @@ def worker(config: uvicorn.Config, sockets: list[socket.socket]) -> None:
         DualServer(config).run(sockets=sockets)
 
 
-def supervise(config: uvicorn.Config, sockets: list[socket.socket], workers: int) -> int:
+def supervise(
+    config: uvicorn.Config, sockets: list[socket.socket], workers: int, drain_s: float = 0
+) -> int:
     """Run ``workers`` worker processes over the same sockets until SIGINT or SIGTERM.
 
     A worker that dies is replaced, unless it failed while starting (its app, database or
     certificate would fail the same way again): then every worker stops and the status is
     uvicorn's start-up failure, 3. At the end each worker gets SIGTERM (a graceful shutdown),
-    and SIGKILL if it has not ended within the graceful timeout and 10 seconds.
+    and SIGKILL if it has not ended within :func:`stop_within`.
     """
     multiprocessing.allow_connection_pickling()  # the sockets travel to the workers
     stop = threading.Event()
@@ -165,7 +170,7 @@ def supervise(config: uvicorn.Config, sockets: list[socket.socket], workers: int
         for process in processes:
             if process.is_alive():
                 process.terminate()  # SIGTERM: the worker shuts down gracefully
-        deadline = time.monotonic() + (config.timeout_graceful_shutdown or 0) + 10
+        deadline = time.monotonic() + stop_within(config, drain_s)
         for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
@@ -175,3 +180,9 @@ def supervise(config: uvicorn.Config, sockets: list[socket.socket], workers: int
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return status
+
+
+def stop_within(config: uvicorn.Config, drain_s: float) -> float:
+    """Seconds a worker is given to end after SIGTERM: its drain (``/readyz`` 503 while it
+    still serves), uvicorn's graceful shutdown, and 10 more."""
+    return drain_s + (config.timeout_graceful_shutdown or 0) + 10

@@ -5,6 +5,7 @@ Nothing here runs at import time, so tests build apps with their own settings.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 from collections.abc import Mapping
@@ -65,6 +66,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
     shutdown_delay_s: float = 0.0
+    # OpenTelemetry tracing (wegent.tracing): on when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    otel_endpoint: str | None = None
     # HTTPS (API.md §14): a certificate and its key, given or generated (``tls_self_signed``).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
@@ -134,6 +137,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),  # type: ignore[arg-type]
         log_format=_choice(env, "WEGENT_LOG_FORMAT", ("text", "json"), "text"),  # type: ignore[arg-type]
         shutdown_delay_s=_int(env, "WEGENT_SHUTDOWN_DELAY_S", 0, 0, 300),
+        otel_endpoint=_otel_endpoint(env),
     )
     # Last: a self-signed certificate is made only once every other setting is good.
     tls_settings = _tls(env, data_dir, settings.host, settings.port)
@@ -261,6 +265,32 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default
     if raw not in choices:
         raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
     return raw
+
+
+_OTEL_MODULES = (
+    "opentelemetry.sdk.trace",
+    "opentelemetry.instrumentation.asgi",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+)
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+def _otel_endpoint(env: Mapping[str, str]) -> str | None:
+    """``OTEL_EXPORTER_OTLP_ENDPOINT`` turns tracing on (``wegent.tracing``): the ``otel``
+    extra must then be installed."""
+    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or None
+    if endpoint is not None and not all(map(_installed, _OTEL_MODULES)):
+        raise SettingsError(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed: "
+            "pip install 'wegent[otel]'"
+        )
+    return endpoint
 
 
 def _metrics_token(env: Mapping[str, str]) -> str | None:

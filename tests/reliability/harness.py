@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -284,12 +285,17 @@ def is_unavailable(response: httpx.Response) -> bool:
     )
 
 
+#: The first line of a log record in the service's text format (``wegent.logs.TEXT``: time,
+#: level, logger, request id, message); the lines after it, up to the next, are its traceback.
+RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
+
+
 def unhandled_errors(log: str) -> list[str]:
     """The service's "unhandled error" records (each answered as a 500), with tracebacks."""
     records: list[str] = []
     current: list[str] | None = None
     for line in log.splitlines():
-        if line.startswith(("INFO", "WARNING", "ERROR", "DEBUG", "CRITICAL")):
+        if RECORD.match(line):
             if current is not None:
                 records.append("\n".join(current))
             current = [line] if "unhandled error" in line else None

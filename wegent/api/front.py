@@ -26,7 +26,6 @@ from typing import Any
 
 from litestar.types import ASGIApp
 
-from wegent import metrics
 from wegent.api.answers import LEAVE_KEY, error_answer, respond, send_answer
 from wegent.api.cors import Cors
 from wegent.api.dispatch import Dispatcher
@@ -101,7 +100,7 @@ class Front:
         self.max_body = settings.max_body_bytes
         self.body_timeout = settings.body_timeout_s
         self.cors = Cors(settings.cors_origins) if settings.cors_origins else None
-        self.observer = Observer(settings.access_log)
+        self.observer = Observer(settings.access_log, settings.metrics)
         self._templates: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -145,7 +144,7 @@ class Front:
             raw_query = scope["query_string"]
             query = parse_query(raw_query) if raw_query else {}
         except ApiError as error:
-            metrics.REFUSED.labels("bad_query").inc()
+            self.observer.refused("bad_query")
             await respond(scope, receive, send, error_answer(error))
             return
         scope[QUERY_KEY] = query
@@ -163,14 +162,14 @@ class Front:
             return
         except ApiError as error:  # the rest of the body is not read: the connection closes
             reason = "too_large" if isinstance(error, RequestEntityTooLarge) else "timeout"
-            metrics.REFUSED.labels(reason).inc()
+            self.observer.refused(reason)
             refused = error_answer(error)
             await send_answer(send, refused.status, refused.body, [*refused.headers, _CLOSE])
             return
         try:
             counted = self.in_flight.enter(scope["path"])
         except Busy:
-            metrics.REFUSED.labels("busy").inc()
+            self.observer.refused("busy")
             await refuse(send)
             return
 

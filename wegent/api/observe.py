@@ -10,6 +10,9 @@ access log line, whichever door answers it.
   object names never become label values; an unknown method is ``OTHER``.
 - The access log line (``WEGENT_ACCESS_LOG``): method, route, path, status, duration, user,
   request id — never a header, a query or a body.
+
+``WEGENT_METRICS=false`` records no metric at all (``Observer.counts`` is false): request ids
+and the access log stay.
 """
 
 from __future__ import annotations
@@ -35,24 +38,33 @@ def sample(in_flight: int, pool: tuple[int, int, int], watches: int) -> None:
 
 
 class Observer:
-    """Records the answers of one app's requests."""
+    """Records the answers of one app's requests: metrics when ``counts``, the access log line
+    when ``log_access``."""
 
-    def __init__(self, log_access: bool) -> None:
+    def __init__(self, log_access: bool, counts: bool = True) -> None:
         self.log_access = log_access
+        self.counts = counts
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def refused(self, reason: str) -> None:
+        """A request refused before any route ran (``busy``, ``too_large``, ``timeout``,
+        ``bad_query``)."""
+        if self.counts:
+            metrics.REFUSED.labels(reason).inc()
 
     def answered(self, seen: Seen, status: int) -> None:
         """The answer's head goes out now: count it, time it, log it."""
         elapsed = time.perf_counter() - seen.started
-        key = (seen.method, seen.route, status)
-        children = self._children.get(key)
-        if children is None:
-            label = (seen.method, seen.route, str(status))
-            children = (metrics.REQUESTS.labels(*label), metrics.LATENCY.labels(*label))
-            if len(self._children) < 10_000:  # bounded: routes x methods x statuses
-                self._children[key] = children
-        children[0].inc()
-        children[1].observe(elapsed)
+        if self.counts:
+            key = (seen.method, seen.route, status)
+            children = self._children.get(key)
+            if children is None:
+                label = (seen.method, seen.route, str(status))
+                children = (metrics.REQUESTS.labels(*label), metrics.LATENCY.labels(*label))
+                if len(self._children) < 10_000:  # bounded: routes x methods x statuses
+                    self._children[key] = children
+            children[0].inc()
+            children[1].observe(elapsed)
         if self.log_access:
             access_log.info(
                 '%s %s "%s" %d %.1fms user=%s',
