@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import signal
@@ -93,7 +94,7 @@ def create_app(
 
     def sample_metrics() -> None:
         pool = db.pool.occupancy() if db.engine is not None else (0, 0, 0)
-        sample(app.front.in_flight.count, pool, services.watch.open_watches)
+        sample(app.front.in_flight.count, pool, services.watch.watching)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -103,7 +104,7 @@ def create_app(
             await migrate(db)
             await bootstrap_admin(services)
             await services.watch.start()
-            drain_on_signal(app, settings.shutdown_delay_s)
+            drain_on_signal(app, settings.shutdown_delay_s, services.watch.end_streams)
             if settings.metrics:
                 sampling = asyncio.create_task(every_second(sample_metrics))
             settle_garbage_collector()
@@ -167,10 +168,10 @@ async def every_second(work: Callable[[], None]) -> None:
         await asyncio.sleep(1)
 
 
-def drain_on_signal(app: Litestar, delay_s: float) -> None:
+def drain_on_signal(app: Litestar, delay_s: float, end_streams: Callable[[], None]) -> None:
     """From SIGTERM or SIGINT on, ``/readyz`` answers 503 (``app.state.draining``); uvicorn's
     own shutdown (stop listening, finish the requests in flight) starts ``delay_s`` later, so
-    load balancers see the 503 and stop sending first.
+    load balancers see the 503 and stop sending first; the watch streams end as it starts.
 
     uvicorn's handlers are installed before the lifespan starts (in the main thread of each
     worker): this wraps them. Elsewhere (an app in tests, no uvicorn) nothing changes.
@@ -183,12 +184,20 @@ def drain_on_signal(app: Litestar, delay_s: float) -> None:
         if not isinstance(getattr(uvicorn_handler, "__self__", None), uvicorn.Server):
             continue
 
+        def shut_down(signum: int, frame: FrameType | None, handler: Any = uvicorn_handler) -> None:
+            # Watch streams would hold their connections until the graceful time-out: end
+            # them now; their clients resume from their last version, on another process.
+            end_streams()
+            handler(signum, frame)
+
         def draining(signum: int, frame: FrameType | None, handler: Any = uvicorn_handler) -> None:
             app.state.draining = True
             if delay_s > 0 and signum == signal.SIGTERM:
-                loop.call_soon_threadsafe(loop.call_later, delay_s, handler, signum, frame)
+                later = functools.partial(loop.call_later, delay_s, shut_down, signum, frame)
+                loop.call_soon_threadsafe(later)
             else:
-                handler(signum, frame)
+                loop.call_soon_threadsafe(end_streams)
+                handler(signum, frame)  # at once: a second Ctrl-C must still force the exit
 
         signal.signal(sig, draining)
 

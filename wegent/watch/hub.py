@@ -122,6 +122,10 @@ class Hub:
         self._task = asyncio.create_task(self._run(), name="wegent-watch-hub")
         await wait_set(self._ready, READY_WITHIN_S)
 
+    def end_streams(self) -> None:
+        """Shutdown starts: every stream ends plainly (its client resumes elsewhere)."""
+        self._end_all(None)
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -201,10 +205,6 @@ class Hub:
         self._watches.setdefault(watch.key, Filed()).add(watch.interest, watch)
         self._count += 1
         return self.version
-
-    @property
-    def open_watches(self) -> int:
-        return self._count
 
     def unregister(self, watch: Watch) -> None:
         self._waiting.discard(watch)
