@@ -508,7 +508,8 @@ KNOWN_CAUSELESS_REFUSALS: list[tuple[str, Callable[[Case, str], bool]]] = []
 # spec edited while it runs and a task's progress going down (§10), an unknown field under
 # ``fieldValidation=Strict`` (§1), a Ghost's ``preloadSkills`` that are not among its
 # ``skills`` and a Team with two leaders (§2), a merge patch (any JSON object, §6) whose
-# result is not a valid object (422).
+# result is not a valid object (422), a user made without a password who is not a service
+# account or a service account made with one (§16).
 
 PROGRESS_DOWN = re.compile(r"Invalid value: (\d+): progress never goes down \(it is (\d+)\)")
 
@@ -537,8 +538,21 @@ def upstream_rule(case: Case, cause: Cause) -> bool:
     return any(kind == k and re.fullmatch(f, field) for k, f in UPSTREAM_RULES)
 
 
+def password_against_account_kind(case: Case, cause: Cause) -> bool:
+    """``POST /api/v1/users`` (API.md §16): a person needs a password, a service account has
+    none; the body's schema has ``password`` optional and cannot tie it to ``serviceAccount``."""
+    body = case.body if isinstance(case.body, dict) else {}
+    service_account = body.get("serviceAccount") is True
+    return (
+        case.operation.path == "/api/v1/users"
+        and cause.get("field") == "password"
+        and service_account == (body.get("password") is not None)
+    )
+
+
 CONTRACT_REFUSALS: list[tuple[str, Callable[[Case, Cause], bool]]] = [
     ("§2", upstream_rule),
+    ("§16", password_against_account_kind),
     ("§2", lambda case, c: text(c).endswith(": not one of skills")),  # preloadSkills ⊆ skills
     ("§2", lambda case, c: text(c).endswith(": at most one leader")),  # of a Team's members
     ("§4", lambda case, c: c.get("reason") == "FieldValueNotFound"),
