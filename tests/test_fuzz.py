@@ -18,10 +18,12 @@ How it is wired (docs/fuzzing.md has the why and the longer local run):
 - Authentication is a real bearer token: a user registered and logged in through the API
   (the global admin's token on the admin-only ``/api/v1/users`` routes).
 - ``steer`` points most path parameters at what exists (the user's namespace, the ``seed``
-  object of every kind) and makes valid manifests agree with their URL, so that requests
-  reach the handlers instead of stopping at 403/404/400; half the logins use the user's
-  credentials. ``prepare`` makes, just before each call, the state that a request changes
-  (an empty namespace to delete, an object in the trash to restore, a task to move or cancel).
+  object of every kind, the ``seed`` API tokens, the service account whose tokens the admin
+  manages) and makes valid manifests agree with their URL, so that requests reach the
+  handlers instead of stopping at 403/404/400; half the logins use the user's credentials;
+  new users and tokens get names of their own. ``prepare`` makes, just before each call, the
+  state that a request changes (an empty namespace to delete, an object in the trash to
+  restore, a task to move or cancel, a token to revoke).
 - ``test_every_operation_succeeded``, last, asserts that every operation got a 2xx, so that
   every success answer was checked against the document.
 - A refusal of valid input passes only when every cause of it is a refusal API.md prescribes
@@ -67,6 +69,7 @@ EXAMPLES = int(os.environ.get("WEGENT_FUZZ_EXAMPLES", "4"))
 USER = "fuzzer"
 ADMIN = "fuzz-admin"
 VICTIM = "fuzz-victim"  # the target of the admin's PATCH /users/{username}
+ROBOT = "fuzz-robot"  # a service account: the admin makes, lists and revokes its API tokens
 SCRATCH = "fuzz-scratch"  # a shared namespace USER administers
 EMPTY = "fuzz-empty"  # an empty shared namespace USER administers, created before each delete
 SEED = "seed"  # one object of every kind has this name in USER's namespace
@@ -266,8 +269,10 @@ def manifest(kind: str, name: str) -> dict[str, Any]:
 
 def seed(client: asgi.ASGIClient, token: str) -> None:
     """One object of every kind named ``seed``, a finished task ``done`` (whose spec may
-    change) and a shared namespace, so that routes reach them."""
+    change), a shared namespace, the service account ``ROBOT``, and an API token named
+    ``seed`` of the user's and of ``ROBOT``'s, so that routes reach them."""
     headers = {"Authorization": f"Bearer {token}"}
+    seed_tokens(client, token)
     manifests = [manifest(kind, SEED) for kind in SPECS]
     manifests.append(manifest("Task", DONE))
     response = client.post(f"/api/v1/namespaces/{USER}/apply", json=manifests, headers=headers)
@@ -279,6 +284,16 @@ def seed(client: asgi.ASGIClient, token: str) -> None:
     if client.get(f"/api/v1/namespaces/{SCRATCH}", headers=headers).status_code != 200:
         response = client.post("/api/v1/namespaces", json={"name": SCRATCH}, headers=headers)
         assert response.status_code == 201, response.text
+
+
+def seed_tokens(client: asgi.ASGIClient, token: str) -> None:
+    """``ROBOT`` and the two ``seed`` tokens, made again when a request deleted them."""
+    mine = {"Authorization": f"Bearer {token}"}
+    admins = {"Authorization": f"Bearer {TOKENS['admin']}"}
+    robot = {"username": ROBOT, "serviceAccount": True}
+    expect(client, "POST", "/api/v1/users", {201, 409}, admins, robot)
+    expect(client, "POST", "/api/v1/tokens", {201, 409}, mine, {"name": SEED})
+    expect(client, "POST", f"/api/v1/users/{ROBOT}/tokens", {201, 409}, admins, {"name": SEED})
 
 
 # -- steering: requests that reach the handlers ----------------------------------------------
@@ -328,7 +343,9 @@ def steer(case: Case) -> None:
         if "name" in params:
             steered["name"] = choose(params["name"], object_names(case))
         if "username" in params:
-            steered["username"] = choose(params["username"], [VICTIM])
+            # Admins make API tokens for service accounts only (API.md §16).
+            users = [ROBOT] if "/tokens" in case.operation.path else [VICTIM]
+            steered["username"] = choose(params["username"], users)
         if steered != params:
             case.path_parameters = steered
     body = case.body
@@ -347,6 +364,26 @@ def steer(case: Case) -> None:
         # Half the logins are the user's (generated credentials are always a 401); never the
         # user's name with a wrong password, which would count towards its lockout (429).
         case.body = {**body, "username": USER, "password": PASSWORD}
+    elif case.method == "POST" and case.operation.path == "/api/v1/users" and bucket(body) < 8:
+        case.body = steer_new_user(case, body)
+    elif case.method == "POST" and case.operation.path.endswith("/tokens") and bucket(body) < 8:
+        # A name of its own (generated ones are nearly all "0": a 409 after the first).
+        case.body = {
+            **body,
+            "name": f"fz-{zlib.crc32(repr((case.operation.path, body)).encode()):08x}",
+        }
+
+
+def steer_new_user(case: Case, body: dict[str, Any]) -> dict[str, Any]:
+    """A user the admin can make (API.md §16): a name of its own, and a password for a person
+    and none for a service account, which no JSON schema of the body can tie together."""
+    named = repr((case.operation.path, body)).encode()
+    steered = {**body, "username": f"fz-{zlib.crc32(named):08x}"}
+    if steered.get("serviceAccount") is True:
+        steered.pop("password", None)
+    elif steered.get("password") is None:
+        steered["password"] = PASSWORD
+    return steered
 
 
 def status_merge_patch(case: Case) -> bool:
@@ -427,12 +464,15 @@ def own_namespace(case: Case) -> bool:
 
 def prepare(case: Case, client: asgi.ASGIClient) -> None:
     """Make the state a steered request acts on, which a request changes, just before each call:
-    an empty shared namespace ``EMPTY`` to delete, a ``TRASHED`` object of the route's kind in
+    the ``seed`` API tokens to read or revoke, an empty shared namespace ``EMPTY`` to delete, a ``TRASHED`` object of the route's kind in
     the trash to restore, a task ``LIVE`` to move or cancel, PENDING, or RUNNING when the body
     moves it out of RUNNING (the only phase no task ever moves to is PENDING, a 409)."""
     path = case.operation.path
     params = case.path_parameters or {}
     headers = {"Authorization": f"Bearer {TOKENS['user']}"}
+    if "/tokens/{name}" in path and params.get("name") == SEED:
+        seed_tokens(client, TOKENS["user"])  # a request before may have revoked one
+        return
     if case.method == "DELETE" and path == "/api/v1/namespaces/{namespace}":
         if params.get("namespace") == EMPTY:
             expect(client, "POST", "/api/v1/namespaces", {201, 409}, headers, {"name": EMPTY})

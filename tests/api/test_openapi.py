@@ -77,11 +77,21 @@ async def test_it_is_openapi_3_1_and_served_without_auth(
     document: dict[str, Any], client: httpx.AsyncClient
 ) -> None:
     assert document["openapi"].startswith("3.1")
-    assert document["components"]["securitySchemes"]["bearer"] == {
-        "type": "http",
-        "scheme": "bearer",
-        "bearerFormat": "JWT",
+    # A login JWT or an API token as a bearer token, or an API token as X-API-Key (§16).
+    assert document["components"]["securitySchemes"] == {
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A login JWT or an API token (wg-…)",
+        },
+        "apiKey": {
+            "type": "apiKey",
+            "name": "X-API-Key",
+            "in": "header",
+            "description": "An API token (wg-…)",
+        },
     }
+    assert document["security"] == [{"bearer": []}, {"apiKey": []}]
     assert (await client.get("/schema")).status_code == 200
 
 
