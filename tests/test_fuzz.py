@@ -18,10 +18,12 @@ How it is wired (docs/fuzzing.md has the why and the longer local run):
 - Authentication is a real bearer token: a user registered and logged in through the API
   (the global admin's token on the admin-only ``/api/v1/users`` routes).
 - ``steer`` points most path parameters at what exists (the user's namespace, the ``seed``
-  object of every kind) and makes valid manifests agree with their URL, so that requests
-  reach the handlers instead of stopping at 403/404/400; half the logins use the user's
-  credentials. ``prepare`` makes, just before each call, the state that a request changes
-  (an empty namespace to delete, an object in the trash to restore, a task to move or cancel).
+  object of every kind, the ``seed`` API tokens, the service account whose tokens the admin
+  manages) and makes valid manifests agree with their URL, so that requests reach the
+  handlers instead of stopping at 403/404/400; half the logins use the user's credentials;
+  new users and tokens get names of their own. ``prepare`` makes, just before each call, the
+  state that a request changes (an empty namespace to delete, an object in the trash to
+  restore, a task to move or cancel, a token to revoke).
 - ``test_every_operation_succeeded``, last, asserts that every operation got a 2xx, so that
   every success answer was checked against the document.
 - A refusal of valid input passes only when every cause of it is a refusal API.md prescribes
@@ -211,12 +213,6 @@ def fuzz_app(
                 assert response.status_code == 201, response.text
             TOKENS["user"] = login(client, USER)
             TOKENS["admin"] = login(client, ADMIN)
-            robot = client.post(
-                "/api/v1/users",
-                json={"username": ROBOT, "serviceAccount": True},
-                headers={"Authorization": f"Bearer {TOKENS['admin']}"},
-            )
-            assert robot.status_code == 201, robot.text
             seed(client, TOKENS["user"])
         yield app
     finally:
@@ -273,8 +269,10 @@ def manifest(kind: str, name: str) -> dict[str, Any]:
 
 def seed(client: asgi.ASGIClient, token: str) -> None:
     """One object of every kind named ``seed``, a finished task ``done`` (whose spec may
-    change) and a shared namespace, so that routes reach them."""
+    change), a shared namespace, the service account ``ROBOT``, and an API token named
+    ``seed`` of the user's and of ``ROBOT``'s, so that routes reach them."""
     headers = {"Authorization": f"Bearer {token}"}
+    seed_tokens(client, token)
     manifests = [manifest(kind, SEED) for kind in SPECS]
     manifests.append(manifest("Task", DONE))
     response = client.post(f"/api/v1/namespaces/{USER}/apply", json=manifests, headers=headers)
@@ -286,6 +284,16 @@ def seed(client: asgi.ASGIClient, token: str) -> None:
     if client.get(f"/api/v1/namespaces/{SCRATCH}", headers=headers).status_code != 200:
         response = client.post("/api/v1/namespaces", json={"name": SCRATCH}, headers=headers)
         assert response.status_code == 201, response.text
+
+
+def seed_tokens(client: asgi.ASGIClient, token: str) -> None:
+    """``ROBOT`` and the two ``seed`` tokens, made again when a request deleted them."""
+    mine = {"Authorization": f"Bearer {token}"}
+    admins = {"Authorization": f"Bearer {TOKENS['admin']}"}
+    robot = {"username": ROBOT, "serviceAccount": True}
+    expect(client, "POST", "/api/v1/users", {201, 409}, admins, robot)
+    expect(client, "POST", "/api/v1/tokens", {201, 409}, mine, {"name": SEED})
+    expect(client, "POST", f"/api/v1/users/{ROBOT}/tokens", {201, 409}, admins, {"name": SEED})
 
 
 # -- steering: requests that reach the handlers ----------------------------------------------
@@ -355,6 +363,26 @@ def steer(case: Case) -> None:
         # Half the logins are the user's (generated credentials are always a 401); never the
         # user's name with a wrong password, which would count towards its lockout (429).
         case.body = {**body, "username": USER, "password": PASSWORD}
+    elif case.method == "POST" and case.operation.path == "/api/v1/users" and bucket(body) < 8:
+        case.body = steer_new_user(case, body)
+    elif case.method == "POST" and case.operation.path.endswith("/tokens") and bucket(body) < 8:
+        # A name of its own (generated ones are nearly all "0": a 409 after the first).
+        case.body = {
+            **body,
+            "name": f"fz-{zlib.crc32(repr((case.operation.path, body)).encode()):08x}",
+        }
+
+
+def steer_new_user(case: Case, body: dict[str, Any]) -> dict[str, Any]:
+    """A user the admin can make (API.md §16): a name of its own, and a password for a person
+    and none for a service account, which no JSON schema of the body can tie together."""
+    named = repr((case.operation.path, body)).encode()
+    steered = {**body, "username": f"fz-{zlib.crc32(named):08x}"}
+    if steered.get("serviceAccount") is True:
+        steered.pop("password", None)
+    elif steered.get("password") is None:
+        steered["password"] = PASSWORD
+    return steered
 
 
 def status_merge_patch(case: Case) -> bool:
@@ -435,23 +463,20 @@ def own_namespace(case: Case) -> bool:
 
 def prepare(case: Case, client: asgi.ASGIClient) -> None:
     """Make the state a steered request acts on, which a request changes, just before each call:
-    an empty shared namespace ``EMPTY`` to delete, a ``TRASHED`` object of the route's kind in
+    the ``seed`` API tokens to read or revoke, an empty shared namespace ``EMPTY`` to delete, a ``TRASHED`` object of the route's kind in
     the trash to restore, a task ``LIVE`` to move or cancel, PENDING, or RUNNING when the body
     moves it out of RUNNING (the only phase no task ever moves to is PENDING, a 409)."""
     path = case.operation.path
     params = case.path_parameters or {}
     headers = {"Authorization": f"Bearer {TOKENS['user']}"}
+    if "/tokens/{name}" in path and params.get("name") == SEED:
+        seed_tokens(client, TOKENS["user"])  # a request before may have revoked one
+        return
     if case.method == "DELETE" and path == "/api/v1/namespaces/{namespace}":
         if params.get("namespace") == EMPTY:
             expect(client, "POST", "/api/v1/namespaces", {201, 409}, headers, {"name": EMPTY})
         return
     name = params.get("name")
-    if "/tokens/{name}" in path and name == SEED:  # a token named SEED, for each call
-        owner = params.get("username")
-        tokens = "/api/v1/tokens" if owner is None else f"/api/v1/users/{owner}/tokens"
-        as_admin = {"Authorization": f"Bearer {TOKENS['admin']}"} if owner else headers
-        expect(client, "POST", tokens, {201, 409}, as_admin, {"name": SEED})
-        return
     if name not in (TRASHED, LIVE) or not own_namespace(case):
         return
     items = f"/api/v1/namespaces/{USER}/{path.split('/')[-3]}"
@@ -532,7 +557,8 @@ KNOWN_CAUSELESS_REFUSALS: list[tuple[str, Callable[[Case, str], bool]]] = []
 # spec edited while it runs and a task's progress going down (§10), an unknown field under
 # ``fieldValidation=Strict`` (§1), a Ghost's ``preloadSkills`` that are not among its
 # ``skills`` and a Team with two leaders (§2), a merge patch (any JSON object, §6) whose
-# result is not a valid object (422).
+# result is not a valid object (422), a user made without a password who is not a service
+# account or a service account made with one (§16).
 
 PROGRESS_DOWN = re.compile(r"Invalid value: (\d+): progress never goes down \(it is (\d+)\)")
 
@@ -561,8 +587,21 @@ def upstream_rule(case: Case, cause: Cause) -> bool:
     return any(kind == k and re.fullmatch(f, field) for k, f in UPSTREAM_RULES)
 
 
+def password_against_account_kind(case: Case, cause: Cause) -> bool:
+    """``POST /api/v1/users`` (API.md §16): a person needs a password, a service account has
+    none; the body's schema has ``password`` optional and cannot tie it to ``serviceAccount``."""
+    body = case.body if isinstance(case.body, dict) else {}
+    service_account = body.get("serviceAccount") is True
+    return (
+        case.operation.path == "/api/v1/users"
+        and cause.get("field") == "password"
+        and service_account == (body.get("password") is not None)
+    )
+
+
 CONTRACT_REFUSALS: list[tuple[str, Callable[[Case, Cause], bool]]] = [
     ("§2", upstream_rule),
+    ("§16", password_against_account_kind),
     ("§2", lambda case, c: text(c).endswith(": not one of skills")),  # preloadSkills ⊆ skills
     ("§2", lambda case, c: text(c).endswith(": at most one leader")),  # of a Team's members
     ("§4", lambda case, c: c.get("reason") == "FieldValueNotFound"),

@@ -77,6 +77,7 @@ async def test_it_is_openapi_3_1_and_served_without_auth(
     document: dict[str, Any], client: httpx.AsyncClient
 ) -> None:
     assert document["openapi"].startswith("3.1")
+    # A login JWT or an API token as a bearer token, or an API token as X-API-Key (§16).
     assert document["components"]["securitySchemes"] == {
         "bearer": {
             "type": "http",

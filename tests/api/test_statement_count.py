@@ -1,9 +1,11 @@
 """SQL per request, counted on the wire: one statement for a read, at most two for a write with
-references (besides BEGIN/COMMIT). Token, user and membership checks come from caches."""
+references (besides BEGIN/COMMIT). Token, user and membership checks come from caches, for a
+login JWT and an API token alike."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import make_settings
-from tests.helpers import Account, register, started
+from tests.helpers import Account, register, started, unique
 from tests.resources.api import Api, bot, ghost, model
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
@@ -83,6 +85,9 @@ async def counted(
         await api.must_create("ghosts", ghost("g"))
         await api.must_create("models", model("m"))
         await api.get("ghosts", "g")  # warms the user and membership caches
+        # A token's row is remembered 5 s at most; as long as the user's here, so that a slow
+        # moment between two requests of a test cannot make the second one cold.
+        app.state.services.api_tokens._grants.ttl = 60.0
         yield http, counter, api
 
 
@@ -139,3 +144,49 @@ async def test_replace_without_references_is_one_statement(
 ) -> None:
     _, counter, api = counted
     assert len(await count(counter, api.replace("ghosts", "g", ghost("g", prompt="new")))) == 1
+
+
+@dataclass(frozen=True)
+class KeyAccount(Account):
+    """An account whose requests carry an API token as ``X-API-Key`` (API.md §16)."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.token}
+
+
+async def token_api(api: Api, sent_as: str) -> Api:
+    """The same user in the same namespace, through a new API token of theirs."""
+    made = await api.client.post(
+        "/api/v1/tokens", json={"name": unique("t")}, headers=api.account.headers
+    )
+    assert made.status_code == 201, made.text
+    secret = made.json()["token"]
+    account = (Account if sent_as == "bearer" else KeyAccount)(api.account.username, secret)
+    return Api(api.client, account, api.namespace, api.family)
+
+
+OPERATIONS: dict[str, Callable[[Api], Awaitable[httpx.Response]]] = {
+    "get": lambda api: api.get("ghosts", "g"),
+    "list": lambda api: api.list("ghosts", params={"limit": "100"}),
+    "create": lambda api: api.create("ghosts", ghost(unique("g"))),
+}
+
+
+@pytest.mark.parametrize("operation", list(OPERATIONS))
+@pytest.mark.parametrize("sent_as", ["bearer", "x-api-key"])
+async def test_a_warm_token_costs_what_a_jwt_costs(
+    counted: tuple[httpx.AsyncClient, Counter, Api], sent_as: str, operation: str
+) -> None:
+    """Its first request looks the token up (one statement more); from the second on, a
+    token's request sends exactly the statements of the same request with a login JWT."""
+    _, counter, api = counted
+    tokened = await token_api(api, sent_as)
+    call = OPERATIONS[operation]
+    by_jwt = await count(counter, call(api))
+    assert len(by_jwt) == 1
+    cold = await count(counter, call(tokened))
+    assert len(cold) == 2 and cold[0].startswith("WITH t AS") and "FROM api_tokens" in cold[0]
+    assert cold[1:] == by_jwt
+    assert await count(counter, call(tokened)) == by_jwt
+    assert await count(counter, call(api)) == by_jwt

@@ -1,9 +1,11 @@
-"""Who may do what: the matrix over every route of the app, and namespace isolation (§3)."""
+"""Who may do what: the matrix over every route of the app (people and their API tokens), and
+namespace isolation (§3)."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -24,6 +26,28 @@ ALLOWED = {
     "admin-namespace": {"nsadmin", "admin"},
 }
 PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+# Actors that come with an API token (API.md §16), not a password's JWT: whose token it is,
+# what it narrows ("role": its cap; "namespaces": "elsewhere" is only its owner's personal
+# namespace, "here" only the route's namespace), and the role whose rights it has in the matrix.
+# Narrowing the global admin's token makes it no global admin.
+TOKENS: dict[str, tuple[str, dict[str, str], str]] = {
+    "editor-token": ("editor", {}, "editor"),
+    "editor-view-token": ("editor", {"role": "view"}, "viewer"),
+    "nsadmin-edit-token": ("nsadmin", {"role": "edit"}, "editor"),
+    "admin-token": ("admin", {}, "admin"),
+    "admin-elsewhere-token": ("admin", {"namespaces": "elsewhere"}, "stranger"),
+    "admin-here-token": ("admin", {"namespaces": "here"}, "nsadmin"),
+}
+ACTORS = ROLES + list(TOKENS)
+LIKE = {**{role: role for role in ROLES}, **{actor: like for actor, (_, _, like) in TOKENS.items()}}
+#: The most namespaces one token names (API.md §16): a "here" token serves this many routes.
+NAMESPACES_PER_TOKEN = 100
+NOT_THROUGH_A_TOKEN = status_body(
+    403,
+    "Forbidden",
+    "an API token cannot manage API tokens: log in with a password to create, list or revoke them",
+    details={"kind": "Token"},
+)
 
 
 def route_table(app: Litestar) -> list[tuple[str, str, str]]:
@@ -36,6 +60,11 @@ def route_table(app: Litestar) -> list[tuple[str, str, str]]:
             for method in sorted(handler.http_methods - {"HEAD", "OPTIONS"}):
                 rows.append((method, route.path_format, handler.opt.get("policy", "")))
     return sorted(set(rows))
+
+
+def manages_tokens(path: str) -> bool:
+    """A route of API tokens' own: no token may use it, whatever its user may do (§16)."""
+    return path.startswith(("/api/v1/tokens", "/api/v1/users/{username}/tokens"))
 
 
 def test_every_route_declares_a_known_policy(app: Litestar) -> None:
@@ -56,10 +85,74 @@ async def cast(client: httpx.AsyncClient, admin: Account) -> dict[str, Account |
     return accounts
 
 
-async def shared_namespace(client: httpx.AsyncClient, cast: dict[str, Account | None]) -> str:
+@pytest.fixture
+def matrix_namespaces(app: Litestar) -> list[str]:
+    """The name of each route's fresh shared namespace, in the order of :func:`route_table`:
+    chosen beforehand, so that a token can be made for them before they exist."""
+    return [unique("shared") for _ in route_table(app)]
+
+
+@pytest.fixture
+async def token_cast(
+    client: httpx.AsyncClient, cast: dict[str, Account | None], matrix_namespaces: list[str]
+) -> AsyncIterator[dict[str, list[str]]]:
+    """The secret each token actor sends on each route (by the route's index). The admin's
+    tokens, which would pile up on the session's admin, are revoked afterwards."""
+    made: list[tuple[Account, str]] = []
+
+    async def make(owner: Account, **narrowing: object) -> str:
+        name = unique("m")
+        response = await client.post(
+            "/api/v1/tokens", json={"name": name, **narrowing}, headers=owner.headers
+        )
+        assert response.status_code == 201, response.text
+        made.append((owner, name))
+        return str(response.json()["token"])
+
+    secrets: dict[str, list[str]] = {}
+    count = len(matrix_namespaces)
+    for actor, (whose, narrowing, _) in TOKENS.items():
+        owner = cast[whose]
+        assert owner is not None
+        body: dict[str, object] = {k: v for k, v in narrowing.items() if k == "role"}
+        if narrowing.get("namespaces") == "elsewhere":
+            body["namespaces"] = ["default"]  # its owner's personal namespace
+        if narrowing.get("namespaces") == "here":
+            secrets[actor] = []
+            for start in range(0, count, NAMESPACES_PER_TOKEN):
+                chunk = matrix_namespaces[start : start + NAMESPACES_PER_TOKEN]
+                secret = await make(owner, namespaces=chunk, **body)
+                secrets[actor] += [secret] * len(chunk)
+        else:
+            secrets[actor] = [await make(owner, **body)] * count
+    yield secrets
+    for owner, name in made:
+        if owner is cast["admin"]:
+            revoked = await client.delete(f"/api/v1/tokens/{name}", headers=owner.headers)
+            assert revoked.status_code == 204, revoked.text
+
+
+def credentials(
+    actor: str, index: int, cast: dict[str, Account | None], secrets: dict[str, list[str]]
+) -> dict[str, str]:
+    """What ``actor`` sends on the route at ``index``: a password's JWT, nothing, or its API
+    token, as ``Authorization: Bearer`` and as ``X-API-Key`` on alternate routes (and on any
+    one route, by alternate token actors)."""
+    if actor in TOKENS:
+        secret = secrets[actor][index]
+        if (index + ACTORS.index(actor)) % 2:
+            return {"X-API-Key": secret}
+        return {"Authorization": f"Bearer {secret}"}
+    account = cast[actor]
+    return account.headers if account else {}
+
+
+async def shared_namespace(
+    client: httpx.AsyncClient, cast: dict[str, Account | None], name: str | None = None
+) -> str:
     owner = cast["nsadmin"]
     assert owner is not None
-    name = unique("shared")
+    name = name or unique("shared")
     assert (
         await client.post("/api/v1/namespaces", json={"name": name}, headers=owner.headers)
     ).status_code == 201
@@ -76,33 +169,42 @@ async def shared_namespace(client: httpx.AsyncClient, cast: dict[str, Account | 
 
 
 async def test_authorization_matrix(
-    client: httpx.AsyncClient, app: Litestar, cast: dict[str, Account | None]
+    client: httpx.AsyncClient,
+    app: Litestar,
+    cast: dict[str, Account | None],
+    matrix_namespaces: list[str],
+    token_cast: dict[str, list[str]],
 ) -> None:
-    """Every route and every role: denied callers get exactly 401 (anonymous) or 403."""
+    """Every route and every actor: denied callers get exactly 401 (anonymous) or 403. A token
+    has its user's rights as it narrows them (``LIKE``), and never manages tokens: 403 with the
+    same body on every route of theirs, whatever the body sent."""
     target = await register(client)
     failures = []
-    for method, path, policy in route_table(app):
-        namespace = await shared_namespace(client, cast)
+    for index, (method, path, policy) in enumerate(route_table(app)):
+        namespace = await shared_namespace(client, cast, matrix_namespaces[index])
         values = {"namespace": namespace, "username": target.username}
         url = PARAM.sub(lambda m, v=values: v.get(m.group(1), "x"), path)  # type: ignore[misc]
-        for role in ROLES:
-            account = cast[role]
-            headers = account.headers if account else {}
+        for actor in ACTORS:
             response = await client.request(
                 method,
                 url,
                 params={"namespace": namespace},
-                headers=headers,
+                headers=credentials(actor, index, cast, token_cast),
                 json={} if method in ("POST", "PUT", "PATCH") else None,
             )
             denied = response.status_code in (401, 403)
-            if role in ALLOWED[policy]:
+            if actor in TOKENS and manages_tokens(path):
+                if (response.status_code, response.json()) != (403, NOT_THROUGH_A_TOKEN):
+                    failures.append(f"{actor} {method} {path}: {response.text} manages tokens")
+            elif LIKE[actor] in ALLOWED[policy]:
                 if denied:
-                    failures.append(f"{role} {method} {path}: {response.status_code}")
+                    failures.append(f"{actor} {method} {path}: {response.status_code}")
             else:
-                expected = 401 if role == "anonymous" else 403
+                expected = 401 if actor == "anonymous" else 403
                 if response.status_code != expected:
-                    failures.append(f"{role} {method} {path}: {response.status_code} != {expected}")
+                    failures.append(
+                        f"{actor} {method} {path}: {response.status_code} != {expected}"
+                    )
     assert failures == []
 
 

@@ -17,7 +17,7 @@ THEIRS = "/api/v1/users/{username:str}/tokens"
 
 @post(
     MINE,
-    opt=policy("authenticated"),
+    opt=policy("authenticated", no_tokens=True),
     dto=StrictBody[TokenCreate],
     responses=errors(401, 403, 409, 415, 422),
     tags=["tokens"],
@@ -29,7 +29,7 @@ async def create_token(
     return await services.api_tokens.create(principal_of(request), data)
 
 
-@get(MINE, opt=policy("authenticated"), responses=errors(401, 403), tags=["tokens"])
+@get(MINE, opt=policy("authenticated", no_tokens=True), responses=errors(401, 403), tags=["tokens"])
 async def list_tokens(request: AnyRequest, services: ServicesDep) -> TokenList:
     """The caller's tokens, with when each was last used; never a secret."""
     return await services.api_tokens.list(principal_of(request))
@@ -37,7 +37,7 @@ async def list_tokens(request: AnyRequest, services: ServicesDep) -> TokenList:
 
 @get(
     f"{MINE}/{{name:str}}",
-    opt=policy("authenticated"),
+    opt=policy("authenticated", no_tokens=True),
     responses=errors(401, 403, 404),
     tags=["tokens"],
 )
@@ -47,7 +47,7 @@ async def get_token(request: AnyRequest, name: ObjectName, services: ServicesDep
 
 @delete(
     f"{MINE}/{{name:str}}",
-    opt=policy("authenticated"),
+    opt=policy("authenticated", no_tokens=True),
     responses=errors(401, 403, 404),
     tags=["tokens"],
 )
@@ -58,7 +58,7 @@ async def revoke_token(request: AnyRequest, name: ObjectName, services: Services
 
 @post(
     THEIRS,
-    opt=policy("admin"),
+    opt=policy("admin", no_tokens=True),
     dto=StrictBody[TokenCreate],
     responses=errors(401, 403, 404, 409, 415, 422),
     tags=["tokens"],
@@ -70,7 +70,7 @@ async def create_user_token(
     return await services.api_tokens.create(principal_of(request), data, username)
 
 
-@get(THEIRS, opt=policy("admin"), responses=errors(401, 403, 404), tags=["tokens"])
+@get(THEIRS, opt=policy("admin", no_tokens=True), responses=errors(401, 403, 404), tags=["tokens"])
 async def list_user_tokens(
     request: AnyRequest, username: UserName, services: ServicesDep
 ) -> TokenList:
@@ -79,7 +79,7 @@ async def list_user_tokens(
 
 @get(
     f"{THEIRS}/{{name:str}}",
-    opt=policy("admin"),
+    opt=policy("admin", no_tokens=True),
     responses=errors(401, 403, 404),
     tags=["tokens"],
 )
@@ -91,7 +91,7 @@ async def get_user_token(
 
 @delete(
     f"{THEIRS}/{{name:str}}",
-    opt=policy("admin"),
+    opt=policy("admin", no_tokens=True),
     responses=errors(401, 403, 404),
     tags=["tokens"],
 )

@@ -63,7 +63,7 @@ VALUES ($1, $2, $3, $4, $5, $6, now(), now() + make_interval(days => $7))
 RETURNING {_COLUMNS}
 """
 _OWNER = "SELECT id, service_account FROM users WHERE username = $1"
-_NOT_THROUGH_ONE = (
+NOT_THROUGH_ONE = (
     "an API token cannot manage API tokens: log in with a password to create, list or revoke them"
 )
 
@@ -230,7 +230,7 @@ class ApiTokens:
         """Whose tokens a request manages: the caller's own, or (``username``, a global
         admin's routes) that user's. Never through a token."""
         if principal.token is not None:
-            raise Forbidden(_NOT_THROUGH_ONE, kind="Token")
+            raise Forbidden(NOT_THROUGH_ONE, kind="Token")
         if username is None:
             return principal.id, principal.username
         async with self._db.acquire() as conn:

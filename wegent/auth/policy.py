@@ -4,6 +4,8 @@ Deny by default: a route without a declared policy answers 403 to everyone. Poli
 ``public`` (no token), ``authenticated``, ``admin`` (global role), and ``read``/``write``/
 ``admin-namespace`` on the namespace named by the path (``{namespace}``) or the ``namespace``
 query parameter (default ``default``). Namespace access is decided before any lookup.
+``no_tokens=True`` in a route's ``opt`` refuses callers that came with an API token (the routes
+that manage tokens, API.md §16), before the request's body is read.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
 from wegent.auth.access import Access, Principal, Verb, describe
-from wegent.auth.api_tokens import PREFIX, ApiTokens
+from wegent.auth.api_tokens import NOT_THROUGH_ONE, PREFIX, ApiTokens
 from wegent.auth.tokens import InvalidToken, TokenIssuer
 from wegent.errors import BadRequest, Forbidden, Unauthorized
 from wegent.names import DEFAULT, is_namespace
@@ -109,6 +111,8 @@ class PolicyGuard:
         name = opt.get("policy")
         if name not in POLICIES:
             raise Forbidden("this route has no access policy")
+        if opt.get("no_tokens") and principal.token is not None:
+            raise Forbidden(NOT_THROUGH_ONE, kind="Token")  # before its body is read
         if name == "admin" and not principal.is_admin:
             raise Forbidden(f"{describe(principal)} is not an admin")
         verb = _VERBS.get(name)
