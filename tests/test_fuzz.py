@@ -374,15 +374,9 @@ def steer(case: Case) -> None:
 
 
 def steer_new_user(case: Case, body: dict[str, Any]) -> dict[str, Any]:
-    """A user the admin can make (API.md §16): a name of its own, and a password for a person
-    and none for a service account, which no JSON schema of the body can tie together."""
+    """A service account the admin can make (API.md §16): a name of its own."""
     named = repr((case.operation.path, body)).encode()
-    steered = {**body, "username": f"fz-{zlib.crc32(named):08x}"}
-    if steered.get("serviceAccount") is True:
-        steered.pop("password", None)
-    elif steered.get("password") is None:
-        steered["password"] = PASSWORD
-    return steered
+    return {**body, "username": f"fz-{zlib.crc32(named):08x}"}
 
 
 def status_merge_patch(case: Case) -> bool:
@@ -557,8 +551,7 @@ KNOWN_CAUSELESS_REFUSALS: list[tuple[str, Callable[[Case, str], bool]]] = []
 # spec edited while it runs and a task's progress going down (§10), an unknown field under
 # ``fieldValidation=Strict`` (§1), a Ghost's ``preloadSkills`` that are not among its
 # ``skills`` and a Team with two leaders (§2), a merge patch (any JSON object, §6) whose
-# result is not a valid object (422), a user made without a password who is not a service
-# account or a service account made with one (§16).
+# result is not a valid object (422).
 
 PROGRESS_DOWN = re.compile(r"Invalid value: (\d+): progress never goes down \(it is (\d+)\)")
 
@@ -587,21 +580,8 @@ def upstream_rule(case: Case, cause: Cause) -> bool:
     return any(kind == k and re.fullmatch(f, field) for k, f in UPSTREAM_RULES)
 
 
-def password_against_account_kind(case: Case, cause: Cause) -> bool:
-    """``POST /api/v1/users`` (API.md §16): a person needs a password, a service account has
-    none; the body's schema has ``password`` optional and cannot tie it to ``serviceAccount``."""
-    body = case.body if isinstance(case.body, dict) else {}
-    service_account = body.get("serviceAccount") is True
-    return (
-        case.operation.path == "/api/v1/users"
-        and cause.get("field") == "password"
-        and service_account == (body.get("password") is not None)
-    )
-
-
 CONTRACT_REFUSALS: list[tuple[str, Callable[[Case, Cause], bool]]] = [
     ("§2", upstream_rule),
-    ("§16", password_against_account_kind),
     ("§2", lambda case, c: text(c).endswith(": not one of skills")),  # preloadSkills ⊆ skills
     ("§2", lambda case, c: text(c).endswith(": at most one leader")),  # of a Team's members
     ("§4", lambda case, c: c.get("reason") == "FieldValueNotFound"),
