@@ -12,6 +12,7 @@ exactly once, none twice, none left behind. While they race, a separate connecti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
@@ -27,7 +28,7 @@ from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.helpers import status_body
 from tests.reliability.harness import Service, unhandled_errors
 from tests.resources.api import Api
-from tests.resources.test_dispatch import CLAIM, api, claim, expire, instant
+from tests.resources.test_dispatch import CLAIM, api, claim, instant
 from tests.resources.test_tasks import task
 from wegent.settings import Settings
 
@@ -99,6 +100,8 @@ async def race(
         try:
             while not done.is_set():
                 waits.append(await conn.fetchval(ROW_LOCK_WAITS))
+                with contextlib.suppress(TimeoutError):  # a reading every few milliseconds
+                    await asyncio.wait_for(done.wait(), 0.002)
         finally:
             await conn.close()
 
@@ -157,8 +160,8 @@ async def test_64_claimers_take_200_tasks_each_exactly_once(
     assert len(executors) > 1, executors  # the work was shared, not taken by one claimer
     stored = await phases(conn, api.namespace)
     assert stored == {name: ("RUNNING", 1) for name in wanted}
-    for name, item in taken.items():  # what each claimer was answered is what is stored
-        assert (await api.get("tasks", name)).json() == item
+    for name in wanted[::20]:  # what a claimer was answered is what is stored
+        assert (await api.get("tasks", name)).json() == taken[name]
 
 
 @pytest.fixture
@@ -215,12 +218,13 @@ async def claim_all(api: Api, executor: str, count: int) -> list[Claimed]:
 
 
 async def expire_all(conn: asyncpg.Connection, api: Api) -> None:
-    """Every running lease of the namespace ran out (as ``test_dispatch.expire`` does)."""
-    names = await conn.fetch(
-        "SELECT name FROM tasks WHERE namespace = $1 AND phase = 'RUNNING'", api.namespace
+    """Every running lease of the namespace ran out (the statement of ``test_dispatch.expire``,
+    for all of them at once)."""
+    await conn.execute(
+        "UPDATE tasks SET status = jsonb_set(status, '{leaseExpiresAt}', "
+        "'\"2000-01-01T00:00:00Z\"') WHERE namespace = $1 AND phase = 'RUNNING'",
+        api.namespace,
     )
-    for row in names:
-        await expire(conn, api, row["name"])
 
 
 async def test_expired_leases_are_reclaimed_each_exactly_once(
