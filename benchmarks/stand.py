@@ -61,4 +61,5 @@ def stand_up(stack: Stack, name: str, seeds: int) -> Stand:
     log = tmp / "service.log"
     proc = stack.spawn([sys.executable, "-m", "wegent.cli", "serve", "--port", str(port)], env, log)
     wait_healthy(port, proc, log)
-    return Stand(url, port, proc, server.get_pid() or 0, seed(port, seeds))
+    token, _ = seed(port, seeds)  # the login token (seed also makes an API token)
+    return Stand(url, port, proc, server.get_pid() or 0, token)

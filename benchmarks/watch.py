@@ -196,7 +196,7 @@ def serve(stack: Stack, pg: Any, tmp: Path, database: str, extra: dict[str, str]
     cmd = [sys.executable, "-m", "wegent.cli", "serve", "--port", str(port), "--workers", "1"]
     proc = stack.spawn(cmd, env, log)
     wait_healthy(port, proc, log)
-    token = seed(port, 1)
+    token, _ = seed(port, 1)  # the login token (seed also makes an API token)
     return Server(url, port, proc, pg.get_pid() or 0, token, log, tmp, pg, stack)
 
 

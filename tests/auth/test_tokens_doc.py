@@ -32,9 +32,9 @@ VARYING = [
 ]
 
 
-def examples() -> list[tuple[str, str]]:
+def examples(page: Path = PAGE) -> list[tuple[str, str]]:
     """(shell, the answers shown after it) for each shell block followed by a JSON block."""
-    blocks = BLOCK.findall(PAGE.read_text(encoding="utf-8"))
+    blocks = BLOCK.findall(page.read_text(encoding="utf-8"))
     pairs = []
     for (kind, text), (next_kind, shown) in itertools.pairwise(blocks):
         if kind == "sh" and next_kind == "json":

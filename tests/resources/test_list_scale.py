@@ -38,42 +38,50 @@ INSERT INTO namespaces (name, personal, created_at)
 SELECT 'ns-' || i, false, now() FROM generate_series(0, $1 - 1) AS i ON CONFLICT DO NOTHING
 """
 PAGE = 100
-#: The table's indexes that no constraint owns, as the migrations made them (a unique index is
+#: A table's ($1) indexes that no constraint owns, as the migrations made them (a unique index is
 #: one of them when no constraint declares it).
 SECONDARY_INDEXES = """
 SELECT i.relname, pg_get_indexdef(x.indexrelid)
 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-WHERE x.indrelid = 'kinds'::regclass
+WHERE x.indrelid = $1::regclass
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
 ORDER BY i.relname
 """
 FOREIGN_KEYS = """
 SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-WHERE conrelid = 'kinds'::regclass AND contype = 'f'
+WHERE conrelid = $1::regclass AND contype = 'f'
 ORDER BY conname
 """
-#: What the migrations declare on the table: columns, indexes, constraints, triggers.
+#: What the migrations declare on a table ($1): columns, indexes, constraints, triggers.
 SCHEMA = """
 SELECT 'column ' || attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attnotnull::text
        || coalesce(' collate ' || collname, '')
 FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation AND c.collname <> 'default'
-WHERE attrelid = 'kinds'::regclass AND attnum > 0 AND NOT attisdropped
+WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped
 UNION ALL
-SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'kinds'::regclass
+SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = $1::regclass
 UNION ALL
 SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(oid)
-FROM pg_constraint WHERE conrelid = 'kinds'::regclass
+FROM pg_constraint WHERE conrelid = $1::regclass
 UNION ALL
 SELECT 'trigger ' || pg_get_triggerdef(oid) || ' ' || tgenabled::text
-FROM pg_trigger WHERE tgrelid = 'kinds'::regclass AND NOT tgisinternal
+FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal
 ORDER BY 1
 """
 
 
 async def filled(
-    make_database: Callable[[], Awaitable[str]], tmp: Path, rows: int, spaces: int
+    make_database: Callable[[], Awaitable[str]],
+    tmp: Path,
+    rows: int,
+    spaces: int,
+    *,
+    table: str = "kinds",
+    rows_sql: str = FILL,
 ) -> Database:
-    """A migrated database holding ``rows`` Ghosts spread over ``spaces`` namespaces.
+    """A migrated database holding ``rows`` Ghosts spread over ``spaces`` namespaces (or the
+    rows of ``rows_sql``, which inserts rows ``$1`` to ``$2`` over ``$3`` namespaces, in
+    ``table``).
 
     The rows are the test's arrangement, not writes of the service, so they go in the bulk
     way (a million row by row took over a minute): the foreign keys and the indexes no
@@ -87,19 +95,19 @@ async def filled(
     await db.connect()
     await migrate(db)
     async with db.pool.acquire() as conn:
-        migrated = await conn.fetch(SCHEMA)
-        indexes = await conn.fetch(SECONDARY_INDEXES)
-        foreign_keys = await conn.fetch(FOREIGN_KEYS)
+        migrated = await conn.fetch(SCHEMA, table)
+        indexes = await conn.fetch(SECONDARY_INDEXES, table)
+        foreign_keys = await conn.fetch(FOREIGN_KEYS, table)
         async with conn.transaction():
             for name, _ in foreign_keys:
-                await conn.execute(f'ALTER TABLE kinds DROP CONSTRAINT "{name}"')
+                await conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
             for name, _ in indexes:
                 await conn.execute(f'DROP INDEX "{name}"')
             await conn.execute(SPACES, spaces)
     fillers = min(max(os.cpu_count() or 1, 2), 8)
     bounds = [rows * k // fillers for k in range(fillers + 1)]
     await asyncio.gather(
-        *(fill(db, first + 1, last, spaces) for first, last in itertools.pairwise(bounds))
+        *(fill(db, first + 1, last, spaces, rows_sql) for first, last in itertools.pairwise(bounds))
     )
     async with db.pool.acquire() as conn:
         await conn.execute("SET statement_timeout = 0")
@@ -108,19 +116,20 @@ async def filled(
             for _, definition in indexes:
                 await conn.execute(definition, timeout=900)
             for name, definition in foreign_keys:
-                await conn.execute(f'ALTER TABLE kinds ADD CONSTRAINT "{name}" {definition}')
-        assert await conn.fetch(SCHEMA) == migrated
-        await conn.execute("VACUUM ANALYZE kinds", timeout=900)
+                await conn.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        assert await conn.fetch(SCHEMA, table) == migrated
+        await conn.execute(f"VACUUM ANALYZE {table}", timeout=900)
     return db
 
 
-async def fill(db: Database, first: int, last: int, spaces: int) -> None:
-    """Ghosts ``g-{first}`` to ``g-{last}``, on a connection of their own."""
+async def fill(db: Database, first: int, last: int, spaces: int, rows_sql: str = FILL) -> None:
+    """Rows ``first`` to ``last`` (Ghosts ``g-{first}`` to ``g-{last}``), on a connection of
+    their own."""
     async with db.pool.acquire() as conn:
         await conn.execute("SET statement_timeout = 0")
         async with conn.transaction():
             await conn.execute("SET LOCAL session_replication_role = replica")
-            await conn.execute(FILL, first, last, spaces, timeout=900)
+            await conn.execute(rows_sql, first, last, spaces, timeout=900)
 
 
 @pytest.fixture(scope="module")

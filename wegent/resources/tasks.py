@@ -107,6 +107,19 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def claim_query(
+    kind: str, namespaces: list[str] | None, request: ClaimRequest, username: str
+) -> tuple[str, list[Any]]:
+    """The claim statement of ``request`` over ``namespaces`` (None: every namespace) and its
+    arguments, as :meth:`TaskService.claim` runs it for ``username`` (also what the plan test
+    and the dispatch benchmark's ceiling run, so they cannot drift from it)."""
+    filters = [] if request.team is None else [("team_name", "=", request.team)]
+    selector = parse_selector(request.labelSelector or "")
+    where, params = where_clause(kind, namespaces, False, filters, selector)
+    statement = claim_statement(where, len(params) + 1)
+    return statement, [*params, request.executor, request.leaseSeconds, request.max, username]
+
+
 class TaskService(CRDService[TaskSpec]):
     """Tasks reference a Team (and maybe a Workspace) and follow their lifecycle."""
 
@@ -255,11 +268,7 @@ class TaskService(CRDService[TaskSpec]):
             namespaces = wanted
         if namespaces == []:
             return b'{"items":[]}'
-        filters = [] if request.team is None else [("team_name", "=", request.team)]
-        selector = parse_selector(request.labelSelector or "")
-        where, params = where_clause(self.kind, namespaces, False, filters, selector)
-        statement = claim_statement(where, len(params) + 1)
-        args = [*params, request.executor, request.leaseSeconds, request.max, principal.username]
+        statement, args = claim_query(self.kind, namespaces, request, principal.username)
         async with self._db.acquire() as conn:
             rows = await conn.fetch(statement, *args)
         claimed = sorted((r for r in rows if r["body"] is not None), key=_oldest_first)
