@@ -33,6 +33,23 @@ TEST_SECRET = "t" * 48
 TEST_KEY = "k" * 48
 
 
+def env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    if raw:
+        raise pytest.UsageError(f"{name} must be true or false, got {raw!r}")
+    return default
+
+
+# WEGENT_TEST_PREPARED_STATEMENTS=false: every app the tests build runs as behind PgBouncer in
+# transaction mode, with no named prepared statements (WEGENT_DB_PREPARED_STATEMENTS=false);
+# docs/operations.md runs the API tests that way.
+PREPARED_STATEMENTS = env_flag("WEGENT_TEST_PREPARED_STATEMENTS", True)
+
+
 def with_database(url: str, name: str) -> str:
     """The same DSN pointing at database ``name``."""
     parts = urlsplit(url)
@@ -162,6 +179,7 @@ def make_settings(database_url: str | None, data_dir: Path, **overrides: object)
         "db_connect_timeout_s": 2.0,
         # The authorization matrix makes a shared namespace per route for one user.
         "max_namespaces_per_user": 1000,
+        "db_prepared_statements": PREPARED_STATEMENTS,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
