@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -262,3 +265,33 @@ async def test_the_database_has_exactly_the_columns_of_the_tables(fresh_db: Data
         for c in t._meta.columns
     }
     assert in_database == in_tables
+
+
+async def test_piccolo_command_line_works_from_the_repository(
+    make_database: MakeDatabase, tmp_path: Path
+) -> None:
+    """The repository's top-level ``piccolo_conf.py`` hands Piccolo's command line the
+    service's configuration, built from the database settings alone (no secrets)."""
+    url = await make_database()
+    db = Database(make_settings(url, tmp_path))
+    await db.connect()
+    try:
+        await migrate(db)
+    finally:
+        await db.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEGENT_", "PICCOLO_"))}
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "piccolo.main", "migrations", "check"],
+        cwd=Path(__file__).parents[2],
+        env={**env, "WEGENT_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    ran = [line.split("|") for line in result.stdout.splitlines() if line.startswith("wegent ")]
+    assert [(row[1].strip(), row[3].strip()) for row in ran] == [
+        (migration_id, "True") for migration_id in migration_ids()
+    ]

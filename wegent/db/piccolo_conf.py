@@ -27,7 +27,7 @@ def __getattr__(name: str) -> Any:
     return engine
 
 
-def _engine_from_settings() -> Any:  # pragma: no cover - Piccolo's command line only
+def _engine_from_settings() -> Any:
     """Resolve the DSN on a thread of its own: Piccolo may ask from inside its event loop."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
