@@ -24,30 +24,13 @@ from asgi_lifespan import LifespanManager
 from coverage import Coverage
 from litestar import Litestar
 
-from tests.helpers import PASSWORD, Account, login, register, unique
+from tests.helpers import PASSWORD, PREPARED_STATEMENTS, Account, login, register, unique
 from wegent.app import create_app
 from wegent.db.embedded import ServerHandle, start_embedded, stop_embedded
 from wegent.settings import Settings
 
 TEST_SECRET = "t" * 48
 TEST_KEY = "k" * 48
-
-
-def env_flag(name: str, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    if raw:
-        raise pytest.UsageError(f"{name} must be true or false, got {raw!r}")
-    return default
-
-
-# WEGENT_TEST_PREPARED_STATEMENTS=false: every app the tests build runs as behind PgBouncer in
-# transaction mode, with no named prepared statements (WEGENT_DB_PREPARED_STATEMENTS=false);
-# docs/operations.md runs the API tests that way.
-PREPARED_STATEMENTS = env_flag("WEGENT_TEST_PREPARED_STATEMENTS", True)
 
 
 def with_database(url: str, name: str) -> str:
