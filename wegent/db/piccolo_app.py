@@ -27,7 +27,7 @@ def migrations_folder() -> Path:
         except ModuleNotFoundError:  # pragma: no cover - one of the two layouts
             continue
         return Path(str(package.__file__)).resolve().parent
-    raise ModuleNotFoundError("the migrations (piccolo_migrations) are not installed")
+    raise ModuleNotFoundError("no piccolo_migrations: wegent is not installed")  # pragma: no cover
 
 
 MIGRATIONS_FOLDER = migrations_folder()
