@@ -1,6 +1,9 @@
 """Namespaces as the core ``v1`` ``Namespace`` resource (API.md §14): a ``uid`` and a
 ``resourceVersion`` from the store's one sequence, for the existing rows too."""
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.columns.column_types import UUID, BigInt
+
 from wegent.db.raw_steps import raw_migration
 
 ID = "2026-12-06T20:30:00:000000"
@@ -18,4 +21,20 @@ BACKWARDS = [
     "ALTER TABLE namespaces DROP COLUMN uid",
 ]
 
-forwards = raw_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)
+
+def schema(manager: MigrationManager) -> None:
+    """What FORWARDS does to the tables, for Piccolo's schema snapshot (not run)."""
+    for name, column_class, params in (
+        ("uid", UUID, {"unique": True}),
+        ("resource_version", BigInt, {}),
+    ):
+        manager.add_column(
+            table_class_name="Namespace",
+            tablename="namespaces",
+            column_name=name,
+            column_class=column_class,
+            params=params,
+        )
+
+
+forwards = raw_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS, schema)

@@ -9,6 +9,21 @@
   with it end (docs/watch.md).
 """
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.columns.base import OnDelete
+from piccolo.columns.column_types import (
+    Array,
+    BigSerial,
+    Boolean,
+    Bytea,
+    ForeignKey,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
 from wegent.db.raw_steps import raw_migration
 
 ID = "2026-12-07T02:30:00:000000"
@@ -38,4 +53,45 @@ BACKWARDS = [
     "ALTER TABLE users DROP COLUMN service_account",
 ]
 
-forwards = raw_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)
+
+class User(Table, tablename="users"):
+    """The referenced table as it was here (only its key matters)."""
+
+    id = Serial(primary_key=True)
+
+
+API_TOKEN_COLUMNS = (
+    ("id", BigSerial, {"primary_key": True}),
+    ("owner", ForeignKey, {"references": User, "null": False, "on_delete": OnDelete.cascade}),
+    ("name", Varchar, {"length": 63}),
+    ("prefix", Varchar, {"length": 8}),
+    ("secret_hash", Bytea, {"unique": True}),
+    ("namespaces", Array, {"base_column": Text(), "null": True, "default": None}),
+    ("role", Varchar, {"length": 8, "null": True, "default": None}),
+    ("created_at", Timestamptz, {}),
+    ("expires_at", Timestamptz, {"null": True, "default": None}),
+    ("last_used_at", Timestamptz, {"null": True, "default": None}),
+)
+
+
+def schema(manager: MigrationManager) -> None:
+    """What FORWARDS does to the tables, for Piccolo's schema snapshot (not run)."""
+    manager.add_column(
+        table_class_name="User",
+        tablename="users",
+        column_name="service_account",
+        column_class=Boolean,
+        params={"default": False},
+    )
+    manager.add_table(class_name="ApiToken", tablename="api_tokens")
+    for name, column_class, params in API_TOKEN_COLUMNS:
+        manager.add_column(
+            table_class_name="ApiToken",
+            tablename="api_tokens",
+            column_name=name,
+            column_class=column_class,
+            params=params,
+        )
+
+
+forwards = raw_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS, schema)

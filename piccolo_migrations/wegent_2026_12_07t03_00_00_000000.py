@@ -10,6 +10,9 @@
   many finished tasks the table holds.
 """
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.columns.column_types import Integer, Timestamptz
+
 from wegent.db.raw_steps import raw_migration
 
 ID = "2026-12-07T03:00:00:000000"
@@ -38,4 +41,21 @@ BACKWARDS = [
     "DROP FUNCTION wegent_instant(text)",
 ]
 
-forwards = raw_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)
+
+def schema(manager: MigrationManager) -> None:
+    """What FORWARDS does to the tables, for Piccolo's schema snapshot (not run)."""
+    for name, column_class, params in (
+        ("lease_expires_at", Timestamptz, {"null": True, "default": None}),
+        ("attempt", Integer, {"default": 0}),
+        ("max_attempts", Integer, {"default": 3}),
+    ):
+        manager.add_column(
+            table_class_name="Task",
+            tablename="tasks",
+            column_name=name,
+            column_class=column_class,
+            params=params,
+        )
+
+
+forwards = raw_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS, schema)

@@ -24,7 +24,7 @@ from asgi_lifespan import LifespanManager
 from coverage import Coverage
 from litestar import Litestar
 
-from tests.helpers import PASSWORD, Account, login, register, unique
+from tests.helpers import PASSWORD, PREPARED_STATEMENTS, Account, login, register, unique
 from wegent.app import create_app
 from wegent.db.embedded import ServerHandle, start_embedded, stop_embedded
 from wegent.settings import Settings
@@ -162,6 +162,7 @@ def make_settings(database_url: str | None, data_dir: Path, **overrides: object)
         "db_connect_timeout_s": 2.0,
         # The authorization matrix makes a shared namespace per route for one user.
         "max_namespaces_per_user": 1000,
+        "db_prepared_statements": PREPARED_STATEMENTS,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -14,6 +15,24 @@ from litestar import Litestar
 from wegent.settings import Settings
 
 PASSWORD = "correct horse battery"
+
+
+def env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    if raw:
+        raise ValueError(f"{name} must be true or false, got {raw!r}")
+    return default
+
+
+# WEGENT_TEST_PREPARED_STATEMENTS=false: the apps and service processes the tests start run as
+# behind PgBouncer in transaction mode, with no named prepared statements
+# (WEGENT_DB_PREPARED_STATEMENTS=false); docs/operations.md runs the API tests that way.
+PREPARED_STATEMENTS = env_flag("WEGENT_TEST_PREPARED_STATEMENTS", True)
+SERVICE_PREPARED_STATEMENTS = {"WEGENT_DB_PREPARED_STATEMENTS": str(PREPARED_STATEMENTS).lower()}
 
 
 def unique(prefix: str = "u") -> str:

@@ -142,6 +142,150 @@ def test_create_admin_creates_then_promotes(
     assert capsys.readouterr().err == 'wegent: username "public" is reserved\n'
 
 
+# ``wegent migrate``: the database settings only; --list; --backwards asks for --to and --yes.
+
+
+def only_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    """The service's variables exactly as given (the suite's own WEGENT_TEST_* stay)."""
+    for name in os.environ:
+        if name.startswith("WEGENT_") and not name.startswith("WEGENT_TEST_"):
+            monkeypatch.delenv(name)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+async def scratch_url(make_database: object) -> str:
+    return await make_database()  # type: ignore[operator, no-any-return]
+
+
+def listing(applied: int) -> str:
+    from wegent.db.migrate import known_migrations
+
+    return "".join(
+        f"{'applied' if i < applied else 'pending'}  {m.id}  {m.description}\n"
+        for i, m in enumerate(known_migrations())
+    )
+
+
+def test_migrate_needs_no_secrets_and_makes_no_certificate(
+    scratch_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.db.test_migrations import migration_ids
+
+    ids = migration_ids()
+    only_env(
+        monkeypatch,
+        WEGENT_DATABASE_URL=scratch_url,
+        WEGENT_DATA_DIR=str(tmp_path),
+        WEGENT_TLS="self-signed",  # read by the service only
+        WEGENT_MIGRATE_ON_START="false",  # the service's start: `wegent migrate` migrates
+    )
+    assert main(["migrate", "--list"]) == 0
+    assert capsys.readouterr() == (listing(0), "")
+    assert main(["migrate"]) == 0
+    out, err = capsys.readouterr()
+    assert (out.count("[forwards]"), err) == (len(ids), "")
+    assert main(["migrate", "--list"]) == 0
+    assert capsys.readouterr() == (listing(len(ids)), "")
+    assert main(["migrate"]) == 0
+    assert "No migrations need to be run" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []  # no secrets kept, no certificate made
+
+
+def test_migrate_backwards_needs_to_and_yes(
+    scratch_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.db.test_migrations import migration_ids
+
+    ids = migration_ids()
+    only_env(monkeypatch, WEGENT_DATABASE_URL=scratch_url, WEGENT_DATA_DIR=str(tmp_path))
+    assert main(["migrate", "--backwards"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "wegent: --backwards needs --to ID, the newest migration to keep (zero keeps none), "
+        "and --yes; no migration is applied (`wegent migrate --list`)\n",
+    )
+    assert main(["migrate"]) == 0
+    capsys.readouterr()
+    assert main(["migrate", "--backwards", "--yes"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "wegent: --backwards needs --to ID, the newest migration to keep (zero keeps none), "
+        f"and --yes; {len(ids)} migrations applied, the newest {ids[-1]} "
+        "(`wegent migrate --list`)\n",
+    )
+    assert main(["migrate", "--backwards", "--to", ids[-3]]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"wegent: --backwards --to {ids[-3]} would undo 2 migrations, newest first: "
+        f"{ids[-1]}, {ids[-2]}; nothing was changed: add --yes to undo them\n",
+    )
+    assert main(["migrate", "--backwards", "--to", "zero"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"wegent: --backwards --to zero would undo {len(ids)} migrations, newest first: "
+        f"{ids[-1]}, {ids[-2]}, "
+    )
+    assert main(["migrate", "--backwards", "--to", "nope", "--yes"]) == 2
+    assert capsys.readouterr().err == (
+        "wegent: --to nope is not an applied migration (`wegent migrate --list` shows them; "
+        "--to zero undoes all)\n"
+    )
+    assert main(["migrate", "--to", ids[-3], "--yes"]) == 2
+    assert capsys.readouterr().err == "wegent: --to and --yes go with --backwards\n"
+    assert main(["migrate", "--list"]) == 0  # nothing was changed
+    assert capsys.readouterr().out == listing(len(ids))
+
+    assert main(["migrate", "--backwards", "--to", ids[-3], "--yes"]) == 0
+    assert capsys.readouterr().out.count("[backwards]") == 2
+    assert main(["migrate", "--list"]) == 0
+    assert capsys.readouterr().out == listing(len(ids) - 2)
+    assert main(["migrate", "--backwards", "--to", ids[-3]]) == 0
+    assert capsys.readouterr().out == (
+        f"nothing to undo: {ids[-3]} is the newest applied migration\n"
+    )
+    assert main(["migrate", "--backwards", "--to", "zero", "--yes"]) == 0
+    assert capsys.readouterr().out.count("[backwards]") == len(ids) - 2
+    assert main(["migrate", "--list"]) == 0
+    assert capsys.readouterr().out == listing(0)
+
+
+def test_without_migrate_on_start_serve_and_create_admin_refuse_a_schema_behind(
+    scratch_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.conftest import TEST_KEY, TEST_SECRET
+    from tests.db.test_migrations import migration_ids
+
+    ids = migration_ids()
+    only_env(
+        monkeypatch,
+        WEGENT_DATABASE_URL=scratch_url,
+        WEGENT_DATA_DIR=str(tmp_path),
+        WEGENT_JWT_SECRET=TEST_SECRET,
+        WEGENT_SECRET_KEY=TEST_KEY,
+        WEGENT_ADMIN_PASSWORD="long enough",
+        WEGENT_MIGRATE_ON_START="false",
+    )
+    behind = (
+        f"wegent: the database schema is behind: run `wegent migrate` (pending: {', '.join(ids)})\n"
+    )
+    assert main(["serve"]) == 2
+    assert capsys.readouterr() == ("", behind)
+    assert main(["create-admin", "root"]) == 2
+    assert capsys.readouterr() == ("", behind)
+    assert main(["migrate", "--list"]) == 0
+    assert capsys.readouterr().out == listing(0)  # nothing was migrated
+
+
 # ``wegent kubeconfig`` without a server: its options, its prompts, answers that are not the
 # Wegent API. tests/k8s/test_kubeconfig.py runs it against a real server and kubectl.
 

@@ -19,6 +19,30 @@ def test_defaults_with_the_embedded_database(tmp_path: Path) -> None:
     assert settings.data_dir == tmp_path.resolve()
     assert settings.max_body_bytes == 1024 * 1024
     assert settings.argon2_profile == "owasp"
+    assert (settings.migrate_on_start, settings.db_prepared_statements) == (True, True)
+
+
+def test_database_only_settings_need_no_secrets_and_make_nothing(tmp_path: Path) -> None:
+    """What ``wegent migrate`` reads: no signing secrets (neither required, nor read, nor
+    generated) and no HTTPS settings (no certificate made or checked)."""
+    external = {
+        "WEGENT_DATABASE_URL": "postgresql://u:p@db:5432/wegent",
+        "WEGENT_DATA_DIR": str(tmp_path),
+        "WEGENT_JWT_SECRET": "short",
+        "WEGENT_TLS": "self-signed",
+        "WEGENT_TLS_CERT_FILE": str(tmp_path / "missing.pem"),
+        "WEGENT_POOL_MAX_SIZE": "3",
+    }
+    settings = load_settings(external, database_only=True)
+    assert (settings.database_url, settings.pool_max_size) == (external["WEGENT_DATABASE_URL"], 3)
+    assert (settings.jwt_secret, settings.secret_key, settings.tls) == ("", "", False)
+    embedded = load_settings(
+        {"WEGENT_DATA_DIR": str(tmp_path), "WEGENT_TLS": "self-signed"}, database_only=True
+    )
+    assert (embedded.embedded, embedded.jwt_secret, embedded.tls) == (True, "", False)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(SettingsError, match="WEGENT_PORT must be an integer"):
+        load_settings({**external, "WEGENT_PORT": "x"}, database_only=True)
 
 
 def test_generated_secrets_are_kept_private_and_reused(tmp_path: Path) -> None:
@@ -79,6 +103,12 @@ def test_socket_dsn_is_accepted() -> None:
         ("WEGENT_PORT", "70000", "between 1 and 65535"),
         ("WEGENT_ALLOW_REGISTRATION", "maybe", "true or false"),
         ("WEGENT_ARGON2_PROFILE", "fast", "owasp or test"),
+        ("WEGENT_MIGRATE_ON_START", "later", "WEGENT_MIGRATE_ON_START must be true or false"),
+        (
+            "WEGENT_DB_PREPARED_STATEMENTS",
+            "sometimes",
+            "WEGENT_DB_PREPARED_STATEMENTS must be true or false",
+        ),
     ],
 )
 def test_bad_values_are_one_clear_line(tmp_path: Path, name: str, value: str, message: str) -> None:
@@ -98,8 +128,11 @@ def test_values_are_read_from_the_environment(tmp_path: Path) -> None:
             "WEGENT_POOL_MAX_SIZE": "20",
             "WEGENT_ALLOW_REGISTRATION": "off",
             "WEGENT_ARGON2_PROFILE": "test",
+            "WEGENT_MIGRATE_ON_START": "false",
+            "WEGENT_DB_PREPARED_STATEMENTS": "off",
         }
     )
+    assert (settings.migrate_on_start, settings.db_prepared_statements) == (False, False)
     assert (settings.host, settings.port, settings.workers) == ("0.0.0.0", 9000, 4)
     assert (settings.pool_min_size, settings.pool_max_size) == (1, 20)
     assert settings.allow_registration is False

@@ -33,7 +33,7 @@ from wegent.api.routes import framework_routes
 from wegent.auth.policy import policy
 from wegent.container import Services
 from wegent.db.engine import Database
-from wegent.db.migrate import migrate
+from wegent.db.migrate import prepare_schema
 from wegent.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def create_app(
         await db.connect()
         sampling: asyncio.Task[None] | None = None
         try:
-            await migrate(db)
+            await prepare_schema(db)  # or only check it: WEGENT_MIGRATE_ON_START=false
             await bootstrap_admin(services)
             await services.watch.start()
             drain_on_signal(app, settings.shutdown_delay_s, services.watch.end_streams)

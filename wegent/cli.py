@@ -2,8 +2,9 @@
 
 Every failure an operator can cause (bad settings, unreachable database) ends in one clear line
 on stderr and a non-zero exit, never a traceback. The server's commands read the settings
-(``load_settings``, which may generate secrets and a certificate in the data dir); the client's
-command, ``kubeconfig``, reads none of them.
+(``load_settings``, which may generate secrets and a certificate in the data dir; ``migrate``
+reads only what reaches the database); the client's command, ``kubeconfig``, reads none of
+them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from pathlib import Path
 from wegent import kubeconfig, metrics
 from wegent.container import Services
 from wegent.db.engine import Database, DatabaseUnavailable
-from wegent.db.migrate import MigrationError, migrate
+from wegent.db.migrate import (
+    ZERO,
+    MigrationError,
+    applied_migrations,
+    known_migrations,
+    migrate,
+    prepare_schema,
+    undo,
+    undo_plan,
+)
 from wegent.errors import ApiError
 from wegent.kubeconfig import KubeconfigError
 from wegent.logs import log_config
@@ -38,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.client:
             status: int = args.run(args)
         else:
-            status = args.run(load_settings(), args)
+            status = args.run(load_settings(database_only=args.database_only), args)
         return status
     except (
         SettingsError,
@@ -56,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wegent", description=__doc__.splitlines()[0])
     parser.set_defaults(client=False)  # a server's command: run(settings, args)
+    parser.set_defaults(database_only=False)  # True: settings without secrets nor TLS
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP service (uvicorn)")
@@ -68,9 +79,28 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
     serve.set_defaults(run=_serve)
 
-    mig = commands.add_parser("migrate", help="apply pending migrations, then exit")
-    mig.add_argument("--backwards", action="store_true", help="undo every migration instead")
-    mig.set_defaults(run=_migrate)
+    mig = commands.add_parser(
+        "migrate",
+        help="apply pending migrations, then exit",
+        description="Apply the pending migrations, list them, or undo the newest ones. Needs "
+        "the database settings only (no signing secrets).",
+    )
+    action = mig.add_mutually_exclusive_group()
+    action.add_argument(
+        "--list", action="store_true", help="print every migration, applied or pending"
+    )
+    action.add_argument(
+        "--backwards",
+        action="store_true",
+        help="undo the migrations applied after --to ID, newest first (needs --yes)",
+    )
+    mig.add_argument(
+        "--to",
+        metavar="ID",
+        help=f"with --backwards: the newest migration to keep ({ZERO}: undo every one)",
+    )
+    mig.add_argument("--yes", action="store_true", help="with --backwards: do undo them")
+    mig.set_defaults(run=_migrate, database_only=True)
 
     admin = commands.add_parser(
         "create-admin",
@@ -248,23 +278,67 @@ async def _preflight(settings: Settings) -> Database:
     db = Database(settings)
     await db.connect()
     try:
-        await migrate(db)
+        await prepare_schema(db)  # or only check it: WEGENT_MIGRATE_ON_START=false
     finally:
         await db.close(keep_server=True)
     return db
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Forwards, ``--list``, or ``--backwards --to ID --yes``: undoing asks for both, and
+    without them changes nothing and says what it would undo."""
+    if not args.backwards and (args.to is not None or args.yes):
+        raise SettingsError("--to and --yes go with --backwards")
+
     async def run() -> str:
         db = Database(settings)
         await db.connect()
         try:
-            return await migrate(db, backwards=args.backwards)
+            if args.list:
+                return _listing(await applied_migrations(db))
+            if not args.backwards:
+                return await migrate(db)
+            if args.to is None:
+                raise MigrationError(_needs_to(await applied_migrations(db)))
+            plan = undo_plan(await applied_migrations(db), args.to)
+            if plan and not args.yes:
+                raise MigrationError(
+                    f"--backwards --to {args.to} would undo {_count(len(plan))}, newest first: "
+                    f"{', '.join(plan)}; nothing was changed: add --yes to undo them"
+                )
+            return await undo(db, args.to)
         finally:
             await db.close()
 
     print(asyncio.run(run()), end="")
     return 0
+
+
+def _count(n: int) -> str:
+    return f"{n} migration" if n == 1 else f"{n} migrations"
+
+
+def _needs_to(applied: list[str]) -> str:
+    what = (
+        f"{_count(len(applied))} applied, the newest {applied[-1]}"
+        if applied
+        else "no migration is applied"
+    )
+    return (
+        f"--backwards needs --to ID, the newest migration to keep ({ZERO} keeps none), and "
+        f"--yes; {what} (`wegent migrate --list`)"
+    )
+
+
+def _listing(applied: list[str]) -> str:
+    """One line per migration, oldest first: applied or pending, its ID and description;
+    then any applied migration this version does not have (a newer version applied it)."""
+    done = set(applied)
+    known = known_migrations()
+    lines = [f"{'applied' if m.id in done else 'pending'}  {m.id}  {m.description}" for m in known]
+    ours = {m.id for m in known}
+    lines += [f"applied  {i}  (not in this version)" for i in applied if i not in ours]
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
@@ -276,7 +350,7 @@ def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
         db = Database(settings)
         await db.connect()
         try:
-            await migrate(db)
+            await prepare_schema(db)
             return await Services.build(settings, db).users.ensure_admin(
                 args.username, password, reset=True
             )

@@ -38,6 +38,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_min_size: int = 2
     pool_max_size: int = 10
     statement_timeout_ms: int = 10_000
+    # False behind PgBouncer in transaction mode: no named prepared statements (wegent.db).
+    db_prepared_statements: bool = True
+    # False: only ``wegent migrate`` changes the schema; a start finding it behind refuses.
+    migrate_on_start: bool = True
     db_connect_timeout_s: float = 5.0
     pool_acquire_timeout_s: float = 10.0
     token_lifetime_minutes: int = 60
@@ -93,8 +97,14 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("wegent"))
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read ``WEGENT_*`` variables; generate and keep secrets only for the embedded database."""
+def load_settings(env: Mapping[str, str] | None = None, *, database_only: bool = False) -> Settings:
+    """Read ``WEGENT_*`` variables; generate and keep secrets only for the embedded database.
+
+    ``database_only`` is for commands that only reach the database (``wegent migrate``): the
+    signing secrets are neither required, read nor generated (both are left empty: such
+    settings must never build the services) and the HTTPS settings are not read (no
+    certificate is made or checked).
+    """
     env = os.environ if env is None else env
     database_url = env.get("WEGENT_DATABASE_URL") or None
     if database_url is not None:
@@ -106,11 +116,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         host=env.get("WEGENT_HOST", "127.0.0.1"),
         port=_int(env, "WEGENT_PORT", 8000, 1, 65535),
         workers=_int(env, "WEGENT_WORKERS", 1, 1, 256),
-        jwt_secret=_secret(env, "WEGENT_JWT_SECRET", database_url, data_dir),
-        secret_key=_secret(env, "WEGENT_SECRET_KEY", database_url, data_dir),
+        jwt_secret=""
+        if database_only
+        else _secret(env, "WEGENT_JWT_SECRET", database_url, data_dir),
+        secret_key=""
+        if database_only
+        else _secret(env, "WEGENT_SECRET_KEY", database_url, data_dir),
         pool_min_size=_int(env, "WEGENT_POOL_MIN_SIZE", 2, 0, 1000),
         pool_max_size=_int(env, "WEGENT_POOL_MAX_SIZE", 10, 1, 1000),
         statement_timeout_ms=_int(env, "WEGENT_STATEMENT_TIMEOUT_MS", 10_000, 0, 3_600_000),
+        db_prepared_statements=_bool(env, "WEGENT_DB_PREPARED_STATEMENTS", True),
+        migrate_on_start=_bool(env, "WEGENT_MIGRATE_ON_START", True),
         token_lifetime_minutes=_int(env, "WEGENT_TOKEN_LIFETIME_MINUTES", 60, 1, 60 * 24 * 30),
         allow_registration=_bool(env, "WEGENT_ALLOW_REGISTRATION", True),
         admin_username=env.get("WEGENT_ADMIN_USERNAME") or None,
@@ -139,6 +155,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         shutdown_delay_s=_int(env, "WEGENT_SHUTDOWN_DELAY_S", 0, 0, 300),
         otel_endpoint=_otel_endpoint(env),
     )
+    if database_only:
+        return settings
     # Last: a self-signed certificate is made only once every other setting is good.
     tls_settings = _tls(env, data_dir, settings.host, settings.port)
     return msgspec.structs.replace(

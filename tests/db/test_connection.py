@@ -214,7 +214,14 @@ async def test_a_read_survives_a_schema_change_under_its_prepared_statement(
 ) -> None:
     """Another worker's migration changes a table the prepared statement reads: the read is
     prepared again and answers, as asyncpg's unprepared path would."""
-    db = Database(make_settings(await make_database(), tmp_path, pool_min_size=1, pool_max_size=1))
+    settings = make_settings(
+        await make_database(),
+        tmp_path,
+        pool_min_size=1,
+        pool_max_size=1,
+        db_prepared_statements=True,
+    )
+    db = Database(settings)
     await db.connect()
     try:
         async with db.pool.acquire() as conn:

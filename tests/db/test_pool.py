@@ -188,3 +188,34 @@ async def test_prepared_statements_are_kept_per_connection_and_bounded(
         assert pool.prepared(conn, "SELECT 3") is not None
         pool.forget_prepared(conn, "SELECT 3")
         assert pool.prepared(conn, "SELECT 3") is None
+
+
+@pytest.mark.parametrize("prepare_statements", [True, False], ids=["on", "off"])
+async def test_fetch_prepares_once_per_connection_only_when_on(
+    url: str, prepare_statements: bool
+) -> None:
+    """With prepared statements off (PgBouncer in transaction mode) a read is sent as an
+    unnamed statement each time: nothing is named on the connection, nothing kept."""
+    cache = {} if prepare_statements else {"statement_cache_size": 0}  # as Database does
+    pool = Pool(
+        lambda: asyncpg.connect(url, **cache),
+        min_size=1,
+        max_size=1,
+        prepare_statements=prepare_statements,
+    )
+    await pool.open()
+    try:
+        async with pool.acquire() as conn:
+            for _ in range(2):
+                rows = await pool.fetch(conn, "SELECT $1::int + 1 AS n", 41)
+                assert [tuple(r) for r in rows] == [(42,)]
+            named = await conn.fetchval(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%+ 1 AS n'"
+            )
+            kept = pool.prepared(conn, "SELECT $1::int + 1 AS n")
+            assert (named, kept is not None) == ((1, True) if prepare_statements else (0, False))
+            if not prepare_statements:
+                with pytest.raises(asyncpg.InterfaceError, match="prepared statements are off"):
+                    await pool.prepare(conn, "SELECT 1")
+    finally:
+        await pool.close(grace=1)

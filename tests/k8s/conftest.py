@@ -40,7 +40,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_KEY, TEST_SECRET
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, SERVICE_PREPARED_STATEMENTS
 
 ADMIN = "tls-admin"
 START_WITHIN = 90.0  # seconds for the server to answer /readyz on both ports
@@ -106,6 +106,7 @@ def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str
         WEGENT_TLS="self-signed",
         WEGENT_POOL_MIN_SIZE="1",
         WEGENT_POOL_MAX_SIZE="5",
+        **SERVICE_PREPARED_STATEMENTS,
         WEGENT_ADMIN_USERNAME=ADMIN,
         WEGENT_ADMIN_PASSWORD=PASSWORD,
     )

