@@ -22,7 +22,9 @@ RUN python -m venv /opt/wegent
 COPY requirements/runtime.lock /tmp/runtime.lock
 RUN /opt/wegent/bin/pip install --require-hashes --no-deps -r /tmp/runtime.lock
 COPY . /src
-RUN /opt/wegent/bin/pip install --no-deps /src
+# The service needs neither pip nor setuptools at run time (the base image keeps its own pip).
+RUN /opt/wegent/bin/pip install --no-deps /src \
+    && /opt/wegent/bin/python -m pip uninstall --yes pip setuptools
 
 FROM ${PYTHON_IMAGE}
 # tini reaps what the embedded PostgreSQL leaves to PID 1 and forwards signals to the service.

@@ -109,7 +109,9 @@ def test_the_image_is_built_from_the_lock_in_a_builder_stage() -> None:
     assert "RUN /opt/wegent/bin/pip install --require-hashes --no-deps -r /tmp/runtime.lock" in (
         builder
     )
-    assert "RUN /opt/wegent/bin/pip install --no-deps /src" in builder
+    assert any(
+        step.startswith("RUN /opt/wegent/bin/pip install --no-deps /src ") for step in builder
+    )
     assert any("build-essential" in step for step in builder)
     assert final[0] == "FROM ${PYTHON_IMAGE}"
     assert not any(tool in step for step in final for tool in ("build-essential", "gcc"))
@@ -161,11 +163,11 @@ def test_docker_compose_config_validates_the_compose_file() -> None:
     ]
 
 
-def test_docker_compose_refuses_to_start_without_the_secrets() -> None:
-    done = compose("config", "--quiet", env={})
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_docker_compose_refuses_to_start_without_each_secret(missing: str) -> None:
+    done = compose("config", "--quiet", env={k: v for k, v in SECRETS.items() if k != missing})
     assert done.returncode == 1
-    for name in SECRETS:
-        assert f"required variable {name} is missing a value" in done.stderr
+    assert f"required variable {missing} is missing a value: set {missing}" in done.stderr
 
 
 def test_the_load_balancer_checks_readiness_of_every_replica() -> None:
