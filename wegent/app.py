@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from litestar import Litestar, Router
 from litestar.di import Provide
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from wegent import __version__, metrics, tracing
@@ -30,6 +31,7 @@ from wegent.api.openapi import DocumentConfig
 from wegent.api.operations import ResourceApi
 from wegent.api.options import allow_every_method
 from wegent.api.routes import framework_routes
+from wegent.api.schema_ui import OfflineSwagger
 from wegent.auth.policy import policy
 from wegent.container import Services
 from wegent.db.engine import Database
@@ -146,6 +148,8 @@ def create_app(
             openapi_router=Router(
                 "/schema", route_handlers=[], include_in_schema=False, opt=policy("public")
             ),
+            # the document, and Swagger UI with its assets served here: no CDN (schema_ui.py)
+            render_plugins=[JsonRenderPlugin(), YamlRenderPlugin(), OfflineSwagger("/schema")],
         ),
         signature_namespace={"Services": Services},
         debug=settings.debug,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import subprocess
 import sys
@@ -25,9 +26,13 @@ from wegent.db.engine import Database, DatabaseUnavailable
 MakeDatabase = Callable[[], Awaitable[str]]
 
 
-async def test_pool_opens_and_closes(make_database: MakeDatabase, tmp_path: Path) -> None:
+async def test_pool_opens_and_closes(
+    make_database: MakeDatabase, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     db = Database(make_settings(await make_database(), tmp_path))
-    await db.connect()
+    with caplog.at_level(logging.INFO, logger="wegent.db"):
+        await db.connect()
+    assert [r for r in caplog.records if r.name == "wegent.db"] == []  # a URL: nothing embedded
     assert await db.ping() is True
     pool = db.pool
     await db.close()
@@ -125,27 +130,34 @@ async def test_service_data_survives_restart_and_pool_survives_db_restart(pg_dir
     assert [r["name"] for r in names] == ["kept", "public", "system"]
 
 
-async def test_readyz_is_503_when_the_database_is_gone(pg_dir: Path) -> None:
+async def test_readyz_is_503_when_the_database_is_gone(
+    pg_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     tmp_path = pg_dir
     settings = make_settings(None, tmp_path)
     app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=60):
-        db: Database = app.state.db
-        server = db._server
-        assert server is not None
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            await asyncio.to_thread(
-                pgexec,
-                "pg_ctl",
-                ("-w", "-D", str(tmp_path / "pgdata"), "stop", "-m", "fast"),
-                bin_path=server.bin_path,  # type: ignore[attr-defined]
-                user=server.system_user,  # type: ignore[attr-defined]
-            )
-            ready = await http.get("/readyz")
-            assert ready.status_code == 503
-            assert ready.json()["reason"] == "ServiceUnavailable"
-            assert (await http.get("/healthz")).status_code == 200
+    with caplog.at_level(logging.INFO, logger="wegent.db"):
+        async with LifespanManager(app, startup_timeout=60):
+            said = [r.getMessage() for r in caplog.records if r.name == "wegent.db"]
+            assert said == [
+                f"no WEGENT_DATABASE_URL: using the embedded PostgreSQL in {tmp_path}/pgdata"
+            ]
+            db: Database = app.state.db
+            server = db._server
+            assert server is not None
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                await asyncio.to_thread(
+                    pgexec,
+                    "pg_ctl",
+                    ("-w", "-D", str(tmp_path / "pgdata"), "stop", "-m", "fast"),
+                    bin_path=server.bin_path,  # type: ignore[attr-defined]
+                    user=server.system_user,  # type: ignore[attr-defined]
+                )
+                ready = await http.get("/readyz")
+                assert ready.status_code == 503
+                assert ready.json()["reason"] == "ServiceUnavailable"
+                assert (await http.get("/healthz")).status_code == 200
 
 
 async def test_a_connection_left_in_a_transaction_comes_back_clean(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import asyncpg
@@ -15,6 +16,8 @@ from wegent.db.embedded import ServerHandle, start_embedded, stop_embedded
 from wegent.db.pool import Lease, Pool
 from wegent.db.tables import TABLES
 from wegent.settings import Settings
+
+log = logging.getLogger("wegent.db")
 
 EMBEDDED_DATABASE = "wegent"
 # What a pooled connection that the server has just terminated fails with.
@@ -60,6 +63,10 @@ class Database:
     async def resolve_url(self) -> str:
         """The DSN to use: the configured one, or the embedded server's (started on demand)."""
         if self.url is None:
+            log.info(
+                "no WEGENT_DATABASE_URL: using the embedded PostgreSQL in %s",
+                self.settings.data_dir / "pgdata",
+            )
             self._server = await asyncio.to_thread(start_embedded, self.settings.data_dir)
             admin_url = self._server.get_uri()
             await ensure_database(admin_url, EMBEDDED_DATABASE)
