@@ -272,6 +272,8 @@ def _flatten_nullable(node: dict[str, Any]) -> None:
     if isinstance(value.get("type"), str) and "anyOf" not in value:
         del node["anyOf"]
         node.update({**value, "type": [value["type"], "null"]})
+        if "enum" in value:  # an enum names every value allowed: null is one of them too
+            node["enum"] = [*value["enum"], None]
     elif set(value) <= {"enum", "description", "deprecated"} and "enum" in value:
         del node["anyOf"]
         node.update({**value, "enum": [*value["enum"], None]})
