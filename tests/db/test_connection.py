@@ -199,10 +199,18 @@ async def test_reads_survive_a_killed_pooled_connection(
         await db.close()
 
 
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "unprepared"])
 async def test_a_read_fails_when_the_retry_fails_too(
-    make_database: MakeDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_database: MakeDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prepared: bool
 ) -> None:
-    db = Database(make_settings(await make_database(), tmp_path, pool_min_size=1, pool_max_size=1))
+    settings = make_settings(
+        await make_database(),
+        tmp_path,
+        pool_min_size=1,
+        pool_max_size=1,
+        db_prepared_statements=prepared,
+    )
+    db = Database(settings)
     await db.connect()
     calls = 0
 
@@ -212,7 +220,8 @@ async def test_a_read_fails_when_the_retry_fails_too(
         raise asyncpg.InternalClientError("cannot switch to state 12")
 
     try:
-        monkeypatch.setattr(PreparedStatement, "fetch", dead)  # what a read runs
+        # what a read runs: its statement prepared on the connection, or the query itself
+        monkeypatch.setattr(PreparedStatement if prepared else asyncpg.Connection, "fetch", dead)
         with pytest.raises(asyncpg.InternalClientError):
             await db.read("SELECT 1")
         assert calls == 2
