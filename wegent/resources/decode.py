@@ -159,7 +159,7 @@ def unreadable(body: object, exc: Exception) -> BadRequest:
     """A body that cannot be parsed at all; msgspec's reason without its path."""
     if isinstance(exc, RecursionError):
         return BadRequest("request body is nested too deeply")
-    if isinstance(exc, UnicodeDecodeError):
+    if isinstance(exc, UnicodeDecodeError) or "Invalid UTF-8" in str(exc):  # msgspec 0.23 says so
         return BadRequest(f"request body is not valid UTF-8 (byte {_bad_utf8_offset(body)})")
     return BadRequest(f"request body is not valid JSON: {_split_error(str(exc))[0]}")
 
