@@ -556,11 +556,15 @@ KNOWN_CAUSELESS_REFUSALS: list[tuple[str, Callable[[Case, str], bool]]] = []
 PROGRESS_DOWN = re.compile(r"Invalid value: (\d+): progress never goes down \(it is (\d+)\)")
 
 
+def body_of(case: Case) -> dict[str, Any]:
+    """The case's body when it is a JSON object (a claim's ``labelSelector`` is in it)."""
+    return case.body if isinstance(case.body, dict) else {}
+
+
 def progress_went_down(case: Case, message: str) -> bool:
     """The body's ``progress`` is below the task's (a task moved earlier in the run)."""
     found = PROGRESS_DOWN.fullmatch(message)
-    body = case.body if isinstance(case.body, dict) else {}
-    return bool(found) and body.get("progress") == int(found[1]) < int(found[2])
+    return bool(found) and body_of(case).get("progress") == int(found[1]) < int(found[2])
 
 
 #: Rules across fields of the upstream-shaped kinds (API.md §2: upstream Wegent's schemas and
@@ -606,7 +610,8 @@ CONTRACT_CAUSELESS_REFUSALS: list[tuple[str, Callable[[Case, str], bool]]] = [
     (
         "§7",
         lambda case, message: (
-            "labelSelector" in (case.query or {}) and message.startswith("invalid labelSelector")
+            ("labelSelector" in (case.query or {}) or "labelSelector" in body_of(case))
+            and message.startswith("invalid labelSelector")
         ),
     ),
     (

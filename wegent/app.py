@@ -20,7 +20,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from wegent import __version__, metrics, tracing
-from wegent.api import auth, kubernetes, namespaces, tasks, tokens, users
+from wegent.api import auth, kubernetes, namespaces, tokens, users
 from wegent.api.bodies import add_warnings
 from wegent.api.dispatch import Dispatcher
 from wegent.api.errors import EXCEPTION_HANDLERS
@@ -56,7 +56,6 @@ ROUTES = [
     users.create_user,
     users.patch_user,
     *tokens.ROUTES,
-    *tasks.ROUTES,
     namespaces.list_namespaces,
     namespaces.create_namespace,
     namespaces.get_namespace,

@@ -26,8 +26,8 @@ class Dispatcher:
             operation = route.operation
             noun = route.kind.plural if route.kind else operation.suffix
             shape = operation.target if operation.target != "namespace" else "collection"
-            if operation.target == "item" and operation.suffix:
-                shape = f"item/{operation.suffix}"
+            if operation.target in ("item", "kind") and operation.suffix:
+                shape = f"{operation.target}/{operation.suffix}"
             self._routes[(route.family.name, noun, shape, operation.method)] = route
 
     def match(self, method: str, path: str) -> Match | None:
@@ -39,6 +39,9 @@ class Dispatcher:
                 family, namespace, rest = "A", None, parts[4:]
             elif parts[3] == "namespaces" and len(parts) >= 6 and parts[4]:
                 family, namespace, rest = "B", parts[4], parts[5:]
+            elif len(parts) == 5:  # an action across namespaces: /api/v1/{plural}/{action}
+                route = self._routes.get(("B", parts[3], f"kind/{parts[4]}", method))
+                return None if route is None else (route, None, None)
             else:
                 return None
         elif parts[1] == "apis" and parts[2] == GROUP and parts[3] == VERSION:

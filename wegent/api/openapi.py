@@ -35,7 +35,7 @@ from wegent.k8s import protobuf
 from wegent.k8s.bodies import DeleteOptions
 from wegent.names import NAME_PATTERN, NAMESPACE_PATTERN
 from wegent.resources.batch import BatchResult
-from wegent.resources.claims import Heartbeat
+from wegent.resources.claims import ClaimedList, ClaimRequest, Heartbeat
 from wegent.resources.decode import NO_NUL, aliases_of
 from wegent.resources.envelope import input_type, list_type, output_type
 from wegent.resources.manifests import MAX_MANIFESTS, YAML_MEDIA_TYPES
@@ -170,6 +170,7 @@ def body_schemas() -> dict[str, Any]:
         StatusUpdate,
         TaskWithStatus,
         Heartbeat,
+        ClaimRequest,
         DeleteOptions,
     ]
     bodies += [input_type(info.kind) for info in KINDS]
@@ -184,7 +185,7 @@ def body_schemas() -> dict[str, Any]:
     _aliases(components, bodies)
     components.update(_create_schemas(components))
     components["NamespaceCreate"]["anyOf"] = _one_namespace_name()
-    answers: list[Any] = [BatchResult]
+    answers: list[Any] = [BatchResult, ClaimedList]
     answers += [t for info in KINDS for t in (output_type(info.kind), list_type(info.kind))]
     _, answered = msgspec.json.schema_components(answers, ref_template=REF)
     for name, schema in answered.items():

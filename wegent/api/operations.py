@@ -31,7 +31,7 @@ from wegent.errors import BadRequest, Expired
 from wegent.k8s.bodies import MEDIA_TYPES as DELETE_OPTIONS_TYPES
 from wegent.k8s.bodies import delete_options
 from wegent.names import is_name
-from wegent.resources.claims import Heartbeat
+from wegent.resources.claims import ClaimRequest, Heartbeat
 from wegent.resources.crd import Caller, CRDService, ListQuery, manifest_of
 from wegent.resources.decode import decode
 from wegent.resources.envelope import input_type
@@ -57,6 +57,7 @@ class Family:
     name: str
     collection: str  # e.g. "/api/v1/namespaces/{namespace}/{plural}"
     namespace_actions: str | None = None  # e.g. "/api/v1/namespaces/{namespace}", for batches
+    kind_actions: str | None = None  # e.g. "/api/v1/{plural}", for actions across namespaces
     params: tuple[p.Param, ...] = ()  # family A takes the namespace as a query parameter
     kubernetes: bool = False
     fixed: tuple[tuple[str, Any], ...] = ()
@@ -64,7 +65,12 @@ class Family:
 
 GROUP_VERSION = "/apis/agent.wecode.io/v1"
 FAMILY_A = Family("A", "/api/v1/kinds/{plural}", params=(p.NAMESPACE,))
-FAMILY_B = Family("B", "/api/v1/namespaces/{namespace}/{plural}", "/api/v1/namespaces/{namespace}")
+FAMILY_B = Family(
+    "B",
+    "/api/v1/namespaces/{namespace}/{plural}",
+    "/api/v1/namespaces/{namespace}",
+    "/api/v1/{plural}",
+)
 FAMILY_C = Family("C", f"{GROUP_VERSION}/namespaces/{{namespace}}/{{plural}}", kubernetes=True)
 FAMILY_C_ALL = Family(
     "C-all", f"{GROUP_VERSION}/{{plural}}", kubernetes=True, fixed=(("allNamespaces", True),)
@@ -85,9 +91,11 @@ class Body:
 @dataclass(frozen=True)
 class Operation:
     """One row of the table. ``target``: ``collection`` (a kind's objects), ``item`` (one
-    object; with ``suffix``, a subresource of it) or ``namespace`` (a namespace-wide action
-    named ``suffix``). ``kinds`` says which kinds have it; ``response`` names the success
-    body's component (``{kind}`` stands for the kind) or is None for no body."""
+    object; with ``suffix``, a subresource of it), ``namespace`` (a namespace-wide action
+    named ``suffix``) or ``kind`` (an action named ``suffix`` on a kind's objects in every
+    namespace the caller may use, such as the claim of tasks). ``kinds`` says which kinds
+    have it; ``response`` names the success body's component (``{kind}`` stands for the
+    kind) or is None for no body."""
 
     name: str
     method: str
@@ -412,6 +420,11 @@ async def _heartbeat(call: Call) -> Answer:
     return answer(200, await _tasks(call).heartbeat(call.caller, call.name, beat), warnings)
 
 
+async def _claim(call: Call) -> Answer:
+    request, warnings = call.decoded(ClaimRequest)
+    return answer(200, await _tasks(call).claim(call.caller.principal, request), warnings)
+
+
 async def _cancel(call: Call) -> Answer:
     return answer(200, await _tasks(call).cancel(call.caller, call.name))
 
@@ -498,6 +511,7 @@ _CREATE = Body(JSON_MEDIA_TYPES, lambda info: f"{info.kind}Create" if info else 
 _PATCH = Body(frozenset(PATCH_TYPES), lambda info: "JsonValue")
 _STATUS = Body(JSON_MEDIA_TYPES, lambda info: "StatusUpdate")
 _HEARTBEAT = Body(JSON_MEDIA_TYPES, lambda info: "Heartbeat")
+_CLAIM = Body(JSON_MEDIA_TYPES, lambda info: "ClaimRequest")
 _WHOLE_TASK = Body(JSON_MEDIA_TYPES, lambda info: "TaskWithStatus")
 _DELETE_OPTIONS = Body(DELETE_OPTIONS_TYPES, lambda info: "DeleteOptions", required=False)
 _MANIFESTS = Body(JSON_MEDIA_TYPES | YAML_MEDIA_TYPES, lambda info: "Manifests")
@@ -667,6 +681,23 @@ OPERATIONS: tuple[Operation, ...] = (
         families=PRODUCT,
     ),
     Operation(
+        "claim",
+        "POST",
+        "kind",
+        ACROSS_NAMESPACES,
+        (p.FIELD_VALIDATION,),
+        _claim,
+        200,
+        "Claim the oldest claimable tasks: each becomes RUNNING under the executor's lease",
+        _BODY_ERRORS,
+        suffix="claim",
+        body=_CLAIM,
+        response="ClaimedList",
+        kinds=_lifecycle,
+        families=(FAMILY_B,),
+        tag="tasks",
+    ),
+    Operation(
         "get-status",
         "GET",
         "item",
@@ -773,6 +804,13 @@ def build_routes() -> list[Route]:
                 continue
             for info in KINDS:
                 if not operation.kinds(info):
+                    continue
+                if operation.target == "kind":
+                    assert family.kind_actions is not None
+                    path = family.kind_actions.replace("{plural}", info.plural)
+                    path += f"/{operation.suffix}"
+                    params = p.ParamSet((*family.params, *operation.params))
+                    routes.append(Route(operation, info, family, path, params))
                     continue
                 path = family.collection.replace("{plural}", info.plural)
                 if operation.target == "item":
