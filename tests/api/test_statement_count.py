@@ -4,6 +4,7 @@ login JWT and an API token alike."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,10 +60,13 @@ class CountingProtocol:
         return self._protocol.query(query, *args, **kwargs)
 
 
+Counted = tuple[httpx.AsyncClient, Counter, Api, Any]  # the client, the counter, an Api, the app
+
+
 @pytest.fixture(scope="module")
 async def counted(
     make_database: object, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[tuple[httpx.AsyncClient, Counter, Api]]:
+) -> AsyncIterator[Counted]:
     """An app whose two pooled connections all report their statements to one counter."""
     url = await make_database()  # type: ignore[operator]
     settings = make_settings(
@@ -88,7 +92,7 @@ async def counted(
         # A token's row is remembered 5 s at most; as long as the user's here, so that a slow
         # moment between two requests of a test cannot make the second one cold.
         app.state.services.api_tokens._grants.ttl = 60.0
-        yield http, counter, api
+        yield http, counter, api, app
 
 
 async def count(counter: Counter, call: object) -> list[str]:
@@ -98,31 +102,31 @@ async def count(counter: Counter, call: object) -> list[str]:
     return list(counter.statements)
 
 
-async def test_get_one_is_one_statement(counted: tuple[httpx.AsyncClient, Counter, Api]) -> None:
-    _, counter, api = counted
+async def test_get_one_is_one_statement(counted: Counted) -> None:
+    _, counter, api, _ = counted
     assert len(await count(counter, api.get("ghosts", "g"))) == 1
 
 
 async def test_a_list_page_is_one_statement(
-    counted: tuple[httpx.AsyncClient, Counter, Api],
+    counted: Counted,
 ) -> None:
-    _, counter, api = counted
+    _, counter, api, _ = counted
     assert len(await count(counter, api.list("ghosts", params={"limit": "100"}))) == 1
     assert len(await count(counter, api.list("ghosts", params={"labelSelector": "a=b"}))) == 1
 
 
 async def test_create_without_references_is_one_statement(
-    counted: tuple[httpx.AsyncClient, Counter, Api],
+    counted: Counted,
 ) -> None:
-    _, counter, api = counted
+    _, counter, api, _ = counted
     statements = await count(counter, api.create("ghosts", ghost("g2")))
     assert len(statements) == 1 and statements[0].startswith("INSERT")
 
 
 async def test_create_with_three_references_is_two_statements(
-    counted: tuple[httpx.AsyncClient, Counter, Api],
+    counted: Counted,
 ) -> None:
-    _, counter, api = counted
+    _, counter, api, _ = counted
     statements = await count(
         counter, api.create("bots", bot("b", "g", "ClaudeCode", modelRef={"name": "m"}))
     )
@@ -131,18 +135,18 @@ async def test_create_with_three_references_is_two_statements(
 
 
 async def test_replace_with_references_is_two_statements(
-    counted: tuple[httpx.AsyncClient, Counter, Api],
+    counted: Counted,
 ) -> None:
-    _, counter, api = counted
+    _, counter, api, _ = counted
     await api.must_create("bots", bot("b2", "g"))
     statements = await count(counter, api.replace("bots", "b2", bot("b2", "g", "Chat")))
     assert len(statements) == 2
 
 
 async def test_replace_without_references_is_one_statement(
-    counted: tuple[httpx.AsyncClient, Counter, Api],
+    counted: Counted,
 ) -> None:
-    _, counter, api = counted
+    _, counter, api, _ = counted
     assert len(await count(counter, api.replace("ghosts", "g", ghost("g", prompt="new")))) == 1
 
 
@@ -176,11 +180,11 @@ OPERATIONS: dict[str, Callable[[Api], Awaitable[httpx.Response]]] = {
 @pytest.mark.parametrize("operation", list(OPERATIONS))
 @pytest.mark.parametrize("sent_as", ["bearer", "x-api-key"])
 async def test_a_warm_token_costs_what_a_jwt_costs(
-    counted: tuple[httpx.AsyncClient, Counter, Api], sent_as: str, operation: str
+    counted: Counted, sent_as: str, operation: str
 ) -> None:
     """Its first request looks the token up (one statement more); from the second on, a
     token's request sends exactly the statements of the same request with a login JWT."""
-    _, counter, api = counted
+    _, counter, api, _ = counted
     tokened = await token_api(api, sent_as)
     call = OPERATIONS[operation]
     by_jwt = await count(counter, call(api))
@@ -190,3 +194,20 @@ async def test_a_warm_token_costs_what_a_jwt_costs(
     assert cold[1:] == by_jwt
     assert await count(counter, call(tokened)) == by_jwt
     assert await count(counter, call(api)) == by_jwt
+
+
+async def test_requests_that_miss_the_caches_together_send_one_lookup(counted: Counted) -> None:
+    """When the user's and its roles' entries expire under load, the requests that miss them
+    at the same moment wait for one lookup each instead of sending one apiece."""
+    _, counter, api, app = counted
+    access = app.state.services.access
+    gets = await count(counter, api.get("ghosts", "g"))
+    counter.statements.clear()
+    access._users.invalidate()
+    access.forget_roles()  # as when their time to live ends
+    answers = await asyncio.gather(*(api.get("ghosts", "g") for _ in range(20)))
+    assert [a.status_code for a in answers] == [200] * 20
+    looked_up = [s for s in counter.statements if s != gets[0]]
+    assert len(looked_up) == 2, looked_up  # the user, then its role in the namespace
+    assert "FROM users" in looked_up[0] and "namespace_members" in looked_up[1]
+    assert len(counter.statements) == 22

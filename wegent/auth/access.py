@@ -124,12 +124,15 @@ class Access:
         """The active user ``user_id`` as its record says (within the cache's time to live), or
         None when it is unknown or disabled (remembered too)."""
         cached = self._users.get(user_id)
-        if cached is MISSING:
+        if cached is not MISSING:
+            return cached
+
+        async def load() -> Principal | None:
             async with self._db.acquire() as conn:
                 row = await conn.fetchrow(_ACTIVE_USER, user_id)
-            cached = Principal(row["id"], row["username"], row["role"]) if row else None
-            self._users.put(user_id, cached)
-        return cached
+            return Principal(row["id"], row["username"], row["role"]) if row else None
+
+        return await self._users.fetch(user_id, load)
 
     @staticmethod
     def resolve(principal: Principal, namespace: str) -> str:
@@ -159,14 +162,19 @@ class Access:
             return "view"
         key = (principal.id, namespace)
         role = self._roles.get(key)
-        if role is MISSING:
-            if conn is None:
-                async with self._db.acquire() as own:
-                    role = await own.fetchval(_ROLE, namespace, principal.id)
-            else:
-                role = await conn.fetchval(_ROLE, namespace, principal.id)
-            self._roles.put(key, role)  # None (no role) is remembered too
-        return role
+        if role is not MISSING:
+            return role
+        if conn is not None:  # never waits for a load that waits for the pool: it holds a slot
+            found: str | None = await conn.fetchval(_ROLE, namespace, principal.id)
+            self._roles.put(key, found)  # None (no role) is remembered too
+            return found
+
+        async def load() -> str | None:
+            async with self._db.acquire() as own:
+                loaded: str | None = await own.fetchval(_ROLE, namespace, principal.id)
+            return loaded
+
+        return await self._roles.fetch(key, load)
 
     async def allows(
         self,
@@ -206,12 +214,15 @@ class Access:
         within = None if token is None else token.namespaces
         if principal.role == "admin":
             return None if within is None else sorted(within)
-        names = self._editing.get(principal.id)
-        if names is MISSING:
+
+        async def load() -> frozenset[str]:
             async with self._db.acquire() as conn:
                 rows = await conn.fetch(_EDITS_IN, principal.id)
-            names = frozenset(r["name"] for r in rows)
-            self._editing.put(principal.id, names)
+            return frozenset(r["name"] for r in rows)
+
+        names = self._editing.get(principal.id)
+        if names is MISSING:
+            names = await self._editing.fetch(principal.id, load)
         return sorted(names if within is None else names & within)
 
     async def current(self, principal: Principal) -> tuple[Principal | None, list[str] | None]:

@@ -110,9 +110,8 @@ class ApiTokens:
             raise Unauthorized()
         digest = digest_of(secret)
         grant = self._grants.get(digest)
-        if grant is MISSING:
-            grant = await self._lookup(digest)
-            self._grants.put(digest, grant)  # an unknown token is remembered too, as None
+        if grant is MISSING:  # an unknown token is remembered too, as None
+            grant = await self._grants.fetch(digest, lambda: self._lookup(digest))
         if grant is None or not hmac.compare_digest(grant.digest, digest):
             raise Unauthorized()
         scope = grant.scope
