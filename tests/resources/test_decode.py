@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from wegent.auth.models import RegisterRequest as Register
+from wegent.auth.models import TokenCreate
 from wegent.errors import BadRequest, Cause, Invalid
 from wegent.resources.decode import Decoded, decode
 from wegent.resources.envelope import input_type
@@ -452,6 +453,20 @@ def test_floats_stay_floats_where_floats_are_taken() -> None:
         "costIndex": 2.0,
         "contextWindow": 3,
     }
+
+
+def test_an_integral_float_is_an_integer_in_a_field_that_may_be_absent_or_null() -> None:
+    """``expiresInDays`` may be absent (UNSET), null or an integer: 358.0 is 358 (the fuzzer
+    found it refused, the union's UNSET taken for a second type)."""
+    made = decode(b'{"name": "ci", "expiresInDays": 358.0}', TokenCreate).value
+    assert made.expiresInDays == 358 and type(made.expiresInDays) is int
+    assert decode(b'{"name": "ci", "expiresInDays": null}', TokenCreate).value.expiresInDays is None
+    assert decode(b'{"name": "ci"}', TokenCreate).value.expiresInDays is msgspec.UNSET
+    with pytest.raises(Invalid) as refused:
+        decode(b'{"name": "ci", "expiresInDays": 358.5}', TokenCreate)
+    assert refused.value.causes == [
+        Cause("FieldValueInvalid", "Expected `int`, got `float`", "expiresInDays")
+    ]
 
 
 def test_an_integral_float_in_a_parsed_document_is_an_integer() -> None:

@@ -350,8 +350,9 @@ class _Walker:
         return value
 
     def union(self, value: object, type_: Any, base: Any, path: str) -> object:
-        options = [t for t in get_args(base) if t is not type(None)]
-        if value is None and len(options) < len(get_args(base)):
+        # UNSET stands for an absent field: no JSON value is ever one
+        options = [t for t in get_args(base) if t is not type(None) and t is not msgspec.UnsetType]
+        if value is None and type(None) in get_args(base):
             return value
         if len(options) == 1:
             return self.walk(value, options[0], path)
