@@ -51,7 +51,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from run import DOCS, RESULTS, USER, Stack, bot, expect, request, tree_cpu
+from run import DOCS, RESULTS, USER, Stack, bot, expect, replace_marked, request, tree_cpu
 from watch import Http, Server, load, machine, serve
 
 from wegent.resources.claims import ClaimRequest
@@ -432,14 +432,7 @@ def report_text(result: dict[str, Any]) -> str:
 
 def update_docs(text: str) -> None:
     """Replace the block between the markers in docs/performance.md's "Task dispatch"."""
-    doc = DOCS.read_text()
-    block = f"{DOC_BEGIN}\n\n{text}\n{DOC_END}"
-    if DOC_BEGIN in doc and DOC_END in doc:
-        head, rest = doc.split(DOC_BEGIN, 1)
-        doc = head + block + rest.split(DOC_END, 1)[1]
-    else:
-        doc = doc.rstrip("\n") + "\n\n## Task dispatch\n\n" + block + "\n"
-    DOCS.write_text(doc)
+    replace_marked(DOC_BEGIN, DOC_END, f"{DOC_BEGIN}\n\n{text}\n{DOC_END}", "Task dispatch")
 
 
 # -- main ----------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -313,13 +312,7 @@ def report(
     out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     print(f"wrote {out}")
     if not args.no_docs:
-        doc = run.DOCS.read_text()
-        block = f"{START}\n{text}{END}"
-        if START in doc and END in doc:
-            doc = re.sub(
-                re.escape(START) + ".*?" + re.escape(END), lambda _: block, doc, flags=re.S
-            )
-            run.DOCS.write_text(doc)
+        if run.replace_marked(START, END, f"{START}\n{text}{END}"):
             print(f"updated {run.DOCS}")
         else:
             print(f"{run.DOCS} has no {START} block: not updated")

@@ -832,6 +832,22 @@ def machine_line(info: dict[str, Any], args: argparse.Namespace) -> str:
     )
 
 
+def replace_marked(begin: str, end: str, block: str, section: str | None = None) -> bool:
+    """Put ``block`` (from ``begin`` to ``end``, both included) in place of the marked block of
+    docs/performance.md; when there is none, append it under ``## {section}``, or, with no
+    section, leave the file alone and answer False. The other benchmarks write through this."""
+    doc = DOCS.read_text()
+    if begin in doc and end in doc:
+        head, rest = doc.split(begin, 1)
+        doc = head + block + rest.split(end, 1)[1]
+    elif section is not None:
+        doc = doc.rstrip("\n") + f"\n\n## {section}\n\n" + block + "\n"
+    else:
+        return False
+    DOCS.write_text(doc)
+    return True
+
+
 def update_docs(text: str) -> None:
     """Replace the "## Last results" section of docs/performance.md (append it if absent)."""
     section = f"## Last results\n\n{text}\n"

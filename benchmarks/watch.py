@@ -71,6 +71,7 @@ from run import (
     combine,
     ensure_wrk,
     free_port,
+    replace_marked,
     run_wrk,
     seed,
     sql_execute,
@@ -1184,15 +1185,8 @@ def report_text(r: dict[str, Any]) -> str:
 
 
 def update_docs(text: str) -> None:
-    """Replace the block between the markers in docs/performance.md's "Watch" section."""
-    doc = DOCS.read_text()
-    block = f"{DOC_BEGIN}\n\n{text}\n{DOC_END}"
-    if DOC_BEGIN in doc and DOC_END in doc:
-        head, rest = doc.split(DOC_BEGIN, 1)
-        doc = head + block + rest.split(DOC_END, 1)[1]
-    else:
-        doc = doc.rstrip("\n") + "\n\n## Watch\n\n" + block + "\n"
-    DOCS.write_text(doc)
+    """Replace the block between the markers in docs/performance.md's "Watch"."""
+    replace_marked(DOC_BEGIN, DOC_END, f"{DOC_BEGIN}\n\n{text}\n{DOC_END}", "Watch")
 
 
 def machine(url: str) -> dict[str, Any]:
