@@ -58,22 +58,24 @@ def answers(text: str) -> list[Any]:
     return [normalized(json.loads(line)) for line in text.splitlines() if line.strip()]
 
 
-def test_every_example_prints_what_the_page_shows(served_tls: TlsServer, tmp_path: Path) -> None:
-    with httpx.Client(base_url=served_tls.http_url) as http:
+def run_page(page: Path, server: TlsServer, blocks: int, tmp_path: Path) -> None:
+    """Run the page's shell blocks in order in one bash, as alice (registered here) and with
+    the admin's name and password in the environment; each must print the answers shown."""
+    with httpx.Client(base_url=server.http_url) as http:
         registered = http.post(
             "/api/v1/auth/register", json={"username": "alice", "password": PASSWORD}
         )
         assert registered.status_code == 201, registered.text
-    pairs = examples()
-    assert len(pairs) == 5
+    pairs = examples(page)
+    assert len(pairs) == blocks
     script = "\n".join(
-        ["set -euo pipefail", f"W={served_tls.http_url}", "JSON='Content-Type: application/json'"]
+        ["set -euo pipefail", f"W={server.http_url}", "JSON='Content-Type: application/json'"]
         + [f"{shell}\necho '{MARK}'" for shell, _ in pairs]
     )
     env = {
         **os.environ,
-        "ADMIN_NAME": served_tls.admin_username,
-        "ADMIN_PASSWORD": served_tls.admin_password,
+        "ADMIN_NAME": server.admin_username,
+        "ADMIN_PASSWORD": server.admin_password,
     }
     run = subprocess.run(
         [shutil.which("bash") or "bash", "-c", script],
@@ -86,5 +88,10 @@ def test_every_example_prints_what_the_page_shows(served_tls: TlsServer, tmp_pat
     assert run.returncode == 0, run.stderr
     printed = run.stdout.split(f"{MARK}\n")
     assert printed[-1] == ""
+    assert len(printed) == len(pairs) + 1
     for (shell, shown), got in zip(pairs, printed, strict=False):
-        assert answers(got) == answers(shown), shell
+        assert answers(got) == answers(shown), (shell, got)
+
+
+def test_every_example_prints_what_the_page_shows(served_tls: TlsServer, tmp_path: Path) -> None:
+    run_page(PAGE, served_tls, 5, tmp_path)
