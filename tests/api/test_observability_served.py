@@ -73,7 +73,7 @@ async def user(server: Service) -> dict[str, str]:
     """A user with a Ghost ``g``: its name, password and login token."""
     password = f"pw-{secrets.token_hex(12)}"
     name = unique("obs")
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+    async with server.client(timeout=30) as http:
         made = await http.post(
             "/api/v1/auth/register", json={"username": name, "password": password}
         )
@@ -288,7 +288,7 @@ async def test_json_logs_carry_the_request_id_and_no_secret(
     model_secret = f"sk-ant-{secrets.token_hex(16)}"
     query_secret = f"q-{secrets.token_hex(12)}"
     other = unique("obs")
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+    async with server.client(timeout=30) as http:
 
         async def call(method: str, url: str, request_id: str, **kw: Any) -> httpx.Response:
             headers = {"X-Request-ID": request_id, **kw.pop("headers", {})}
@@ -401,7 +401,7 @@ async def test_readyz_answers_503_from_sigterm_on_then_the_server_exits_0(
 ) -> None:
     """Last: it stops the module's server. ``/readyz`` is 503 on a kept-alive connection and on
     new ones within the shutdown delay, while other requests are still served."""
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as kept:
+    async with server.client(timeout=10) as kept:
         assert (await kept.get("/readyz")).status_code == 200
         signalled = time.monotonic()
         server.signal(signal.SIGTERM)
@@ -414,7 +414,7 @@ async def test_readyz_answers_503_from_sigterm_on_then_the_server_exits_0(
         assert "x-request-id" in answer.headers
         assert (await kept.get("/healthz")).status_code == 200  # still serving meanwhile
         for _ in range(4):  # new connections: either worker
-            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as new:
+            async with server.client(timeout=10) as new:
                 fresh = await new.get("/readyz")
             assert (fresh.status_code, fresh.json()) == (503, draining)
         assert time.monotonic() - signalled < DELAY_S

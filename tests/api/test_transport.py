@@ -11,7 +11,6 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import msgspec
 import pytest
 
@@ -66,7 +65,7 @@ def rss_kib(pid: int) -> int:
 async def test_requests_waiting_for_their_body_do_not_starve_the_others(
     service: Service,
 ) -> None:
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as http:
+    async with service.client(timeout=10) as http:
         account = await register(http)
         idle = []
         for _ in range(200):  # far more than the in-flight limit of 64

@@ -38,5 +38,5 @@ async def service(pg: Postgres, tmp_path: Path) -> AsyncIterator[Service]:
 
 @pytest.fixture
 async def http(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as client:
+    async with service.client(timeout=30) as client:
         yield client

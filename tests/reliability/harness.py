@@ -148,6 +148,9 @@ def service_env(database_url: str, data_dir: Path) -> dict[str, str]:
     return env
 
 
+CLIENT_KEEPALIVE_S = 1.0  # well under uvicorn's 5 s timeout_keep_alive
+
+
 @dataclass
 class Service:
     """One ``wegent serve`` process (one worker) on a free port; its stderr goes to a file."""
@@ -162,6 +165,18 @@ class Service:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def client(self, timeout: float = 30) -> httpx.AsyncClient:
+        """An HTTP client for this service that drops idle connections before uvicorn does.
+
+        uvicorn closes a connection idle for 5 s; a client that reuses it at that moment reads
+        a closed socket (``httpx.ReadError``). Tests that wait out a 5 s cache would hit that
+        race, so the client forgets idle connections after ``CLIENT_KEEPALIVE_S``."""
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            limits=httpx.Limits(keepalive_expiry=CLIENT_KEEPALIVE_S),
+        )
 
     @property
     def stderr_path(self) -> Path:
@@ -191,7 +206,7 @@ class Service:
         """Start the process and wait until ``/readyz`` answers 200."""
         self.proc = proc = await asyncio.to_thread(self._spawn)
         deadline = time.monotonic() + within
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=2) as http:
+        async with self.client(timeout=2) as http:
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
                     raise AssertionError(

@@ -254,7 +254,7 @@ async def test_sigkill_right_after_a_201_loses_nothing(
     assert acknowledged
 
     await service.start()
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as fresh:
+    async with service.client(timeout=30) as fresh:
         for name, uid in acknowledged.items():
             got = await fresh.get(f"{base}/{name}", headers=h)
             assert got.status_code == 200, (name, got.text)
@@ -315,7 +315,7 @@ async def test_sigterm_lets_a_slow_request_finish_then_exits_and_closes_the_pool
 
         async def refused() -> bool:
             try:
-                async with httpx.AsyncClient(base_url=service.base_url, timeout=1) as fresh:
+                async with service.client(timeout=1) as fresh:
                     await fresh.get("/healthz")
             except httpx.ConnectError:
                 return True  # the listening socket is closed

@@ -91,8 +91,8 @@ async def pair(
     try:
         await asyncio.gather(a.start(), b.start())
         async with (
-            httpx.AsyncClient(base_url=a.base_url, timeout=30) as http_a,
-            httpx.AsyncClient(base_url=b.base_url, timeout=30) as http_b,
+            a.client(timeout=30) as http_a,
+            b.client(timeout=30) as http_b,
         ):
             yield Pair(a, b, http_a, http_b, database_url)
     finally:

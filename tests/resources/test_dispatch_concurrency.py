@@ -178,7 +178,7 @@ async def second_process(
     )
     await service.start()
     try:
-        async with httpx.AsyncClient(base_url=service.base_url, timeout=60) as http:
+        async with service.client(timeout=60) as http:
             yield http
     finally:
         await service.stop()
