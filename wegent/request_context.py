@@ -7,10 +7,12 @@ module may read it.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
+import secrets
 import time
-import uuid
 from contextvars import ContextVar
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -37,15 +39,32 @@ class Seen:
 CURRENT: ContextVar[Seen | None] = ContextVar("wegent_request", default=None)
 
 
-def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
-    """The client's request id when it is a valid one, else a new one."""
-    for key, value in headers:
-        if key == REQUEST_ID_HEADER:
-            given = bytes(value).decode("latin-1")
-            if _VALID_ID.fullmatch(given):
-                return given
-            break
-    return uuid.uuid4().hex
+class _Ids:
+    """New request ids: 16 random hex digits per process, then a 16-digit counter.
+
+    A ``uuid4`` per request cost 4 µs of a 50 µs GET (a ``getrandom`` system call each); ids
+    only need to be unique, not secret. A forked child draws its own prefix."""
+
+    def __init__(self) -> None:
+        self.renew()
+        os.register_at_fork(after_in_child=self.renew)
+
+    def renew(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.counter = itertools.count()
+
+    def new(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_ids = _Ids()
+
+
+def request_id_of(given: str | None) -> str:
+    """The client's request id (the header's value) when it is a valid one, else a new one."""
+    if given is not None and _VALID_ID.fullmatch(given):
+        return given
+    return _ids.new()
 
 
 def current_request_id() -> str | None:

@@ -210,4 +210,7 @@ async def test_requests_that_miss_the_caches_together_send_one_lookup(counted: C
     looked_up = [s for s in counter.statements if s != gets[0]]
     assert len(looked_up) == 2, looked_up  # the user, then its role in the namespace
     assert "FROM users" in looked_up[0] and "namespace_members" in looked_up[1]
-    assert len(counter.statements) == 22
+    # The 20 GETs queued together are read together (wegent.db.coalesce): one statement per
+    # reader at most.
+    assert 1 <= counter.statements.count(gets[0]) <= 2, counter.statements
+    assert len({a.content for a in answers}) == 1

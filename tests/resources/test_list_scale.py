@@ -20,7 +20,7 @@ from tests.conftest import make_settings
 from wegent.db.engine import Database
 from wegent.db.migrate import migrate
 from wegent.resources.selectors import parse_selector
-from wegent.resources.store import list_statement
+from wegent.resources.store import Statements, list_statement
 
 FILL = """
 INSERT INTO kinds (uid, kind, namespace, name, labels, annotations, spec, status, refs,
@@ -271,3 +271,40 @@ async def test_a_common_label_within_a_namespace_stays_on_the_page(
         assert "Seq Scan" not in scanned(plan)[0]
     # Selective filters read past non-matching rows, but only within the one namespace.
     assert scanned(plans[1])[1] <= 1_000
+
+
+@pytest.mark.parametrize("plans", ["auto", "force_generic_plan"])
+async def test_coalesced_gets_read_their_rows_through_the_live_index(
+    small_and_large: tuple[Database, Database], plans: str
+) -> None:
+    """A batch of 64 GETs (``wegent.db.coalesce``) reads 64 rows through the unique live index,
+    with a million rows as with a thousand, and with the plan a prepared statement may keep."""
+    sql = Statements.for_table("kinds").get_many
+    for db, spaces, step in ((small_and_large[0], 1, 13), (small_and_large[1], 1_000, 15_601)):
+        numbers = [1 + i * step for i in range(64)]
+        keys = (
+            ["Ghost"] * 64,
+            [f"ns-{i % spaces}" for i in numbers],
+            [f"g-{i:07d}" for i in numbers],
+        )
+        async with db.pool.acquire() as conn:
+            await conn.execute(f"SET plan_cache_mode = {plans}")
+            try:
+                text = await conn.fetchval(
+                    f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", *map(list, keys)
+                )
+                found = await conn.fetch(sql, *map(list, keys))
+            finally:
+                await conn.execute("RESET plan_cache_mode")
+        plan: dict[str, Any] = msgspec.json.decode(text)[0]["Plan"]
+        types = {n["Node Type"] for n in nodes(plan)}
+        assert "Seq Scan" not in types and "Bitmap Heap Scan" not in types, types
+        assert any(n.get("Index Name") == "kinds_live_name" for n in nodes(plan))
+        table_rows = sum(
+            n["Actual Rows"] * n.get("Actual Loops", 1)
+            for n in nodes(plan)
+            if n.get("Index Name") == "kinds_live_name"
+        )
+        live = [i for i in numbers if i % 50]  # every 50th row is in the trash
+        assert round(table_rows) == len(live)  # EXPLAIN gives the rows per loop, rounded
+        assert sorted(row[0] for row in found) == [k + 1 for k, i in enumerate(numbers) if i % 50]

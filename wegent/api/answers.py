@@ -11,7 +11,8 @@ from litestar.types import Receive, Scope, Send
 
 from wegent.api.errors import error_for, status_body
 
-Headers = list[tuple[bytes, bytes]]
+Header = tuple[bytes, bytes]
+Headers = list[Header]
 JSON = (b"content-type", b"application/json")
 #: At most this many ``Warning`` headers, then one that says how many more (API.md §13):
 #: thousands of them make an answer that clients fail to read, and they retry a write that

@@ -26,10 +26,10 @@ from typing import Any
 
 from litestar.types import ASGIApp
 
-from wegent.api.answers import LEAVE_KEY, error_answer, respond, send_answer
+from wegent.api.answers import LEAVE_KEY, Answer, Header, error_answer, respond
 from wegent.api.cors import Cors
 from wegent.api.dispatch import Dispatcher
-from wegent.api.limits import Busy, InFlight, refuse
+from wegent.api.limits import BUSY, Busy, InFlight
 from wegent.api.observe import Observer
 from wegent.api.operations import Incoming
 from wegent.api.params import parse_query
@@ -64,6 +64,7 @@ _READ_HEADERS = frozenset(
         b"x-api-key",
         b"content-type",
         b"accept",
+        REQUEST_ID_HEADER,
     }
 )
 
@@ -107,12 +108,27 @@ class Front:
         if scope["type"] != "http":
             await self.framework(scope, receive, send)  # lifespan
             return
-        seen = Seen(request_id_of(scope["headers"]), scope["method"], scope["path"])
+        headers = request_headers(scope)
+        seen = Seen(request_id_of(headers.get(REQUEST_ID_HEADER)), scope["method"], scope["path"])
         token = CURRENT.set(seen)
         try:
-            await self._request(scope, receive, self._stamped(scope, send, seen), seen)
+            await self._request(scope, receive, send, headers, seen)
         finally:
             CURRENT.reset(token)
+
+    async def _reply(self, send: Send, seen: Seen, given: Answer, *more: Header) -> None:
+        """Send a whole answer with its length and the request id; record it. (What this layer
+        answers itself; the framework's answers and streams go through :meth:`_stamped`.)"""
+        self.observer.answered(seen, given.status)
+        body = given.body
+        head = [
+            *given.headers,
+            *more,
+            (b"content-length", str(len(body)).encode()),
+            (REQUEST_ID_HEADER, seen.id.encode()),
+        ]
+        await send({"type": "http.response.start", "status": given.status, "headers": head})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     def _stamped(self, scope: Scope, send: Send, seen: Seen) -> Send:
         """``send``, with the request id added to the answer's head, which is recorded."""
@@ -139,23 +155,24 @@ class Front:
             self._templates[litestar_template] = template
         return template
 
-    async def _request(self, scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    async def _request(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, str], seen: Seen
+    ) -> None:
         try:
             raw_query = scope["query_string"]
             query = parse_query(raw_query) if raw_query else {}
         except ApiError as error:
             self.observer.refused("bad_query")
-            await respond(scope, receive, send, error_answer(error))
+            await self._reply(send, seen, error_answer(error))
             return
         scope[QUERY_KEY] = query
         if self.cors is not None and (origin := header(scope, b"origin")) is not None:
             method = header(scope, b"access-control-request-method")
             if scope["method"] == "OPTIONS" and method is not None:
                 asked = header(scope, b"access-control-request-headers")
-                await respond(scope, receive, send, self.cors.preflight(origin, method, asked))
+                await self._reply(send, seen, self.cors.preflight(origin, method, asked))
                 return
             send = self.cors.wrap(send, origin)
-        headers = request_headers(scope)
         try:
             body = await self._read(receive) if self._announced(headers) else None
         except Disconnected:
@@ -163,50 +180,38 @@ class Front:
         except ApiError as error:  # the rest of the body is not read: the connection closes
             reason = "too_large" if isinstance(error, RequestEntityTooLarge) else "timeout"
             self.observer.refused(reason)
-            refused = error_answer(error)
-            await send_answer(send, refused.status, refused.body, [*refused.headers, _CLOSE])
+            await self._reply(send, seen, error_answer(error), _CLOSE)
             return
+        in_flight = self.in_flight
         try:
-            counted = self.in_flight.enter(scope["path"])
+            counted = in_flight.enter(scope["path"])
         except Busy:
             self.observer.refused("busy")
-            await refuse(send)
+            await self._reply(send, seen, BUSY)
             return
-
-        def leave() -> None:
-            nonlocal counted
-            if counted:
-                counted = False
-                self.in_flight.leave()
-
-        scope[LEAVE_KEY] = leave
+        if counted:
+            scope[LEAVE_KEY] = leave = in_flight.leaving()
         try:
-            await self._answer(scope, receive, send, headers, body, seen)
+            match = self.dispatcher.match(scope["method"], scope["path"]) if self.fast else None
+            if match is None:
+                replay = receive if body is None else _replay(body, receive)
+                await self.framework(scope, replay, self._stamped(scope, send, seen))
+            else:
+                route, namespace, name = match
+                seen.route = route.path
+                answer = await self.dispatcher.api.serve(
+                    route, Incoming(query, headers, body or b"", namespace, name)
+                )
+                self.dispatcher.answered += 1
+                if answer.stream is None:
+                    await self._reply(send, seen, answer)
+                else:
+                    await respond(scope, receive, self._stamped(scope, send, seen), answer)
         finally:
-            leave()
+            if counted:
+                leave()
             if scope["method"] not in _SAFE:
                 self.wrote()
-
-    async def _answer(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        headers: dict[bytes, str],
-        body: bytes | None,
-        seen: Seen,
-    ) -> None:
-        match = self.dispatcher.match(scope["method"], scope["path"]) if self.fast else None
-        if match is None:
-            await self.framework(scope, receive if body is None else _replay(body, receive), send)
-            return
-        route, namespace, name = match
-        seen.route = route.path
-        answer = await self.dispatcher.api.serve(
-            route, Incoming(scope[QUERY_KEY], headers, body or b"", namespace, name)
-        )
-        self.dispatcher.answered += 1
-        await respond(scope, receive, send, answer)
 
     def _announced(self, headers: dict[bytes, str]) -> bool:
         """Whether the request announces a body (HTTP/1.1: a length or chunked transfer); 413

@@ -12,9 +12,11 @@ from ~760 to 9,300-11,600 requests a second, ``/healthz`` from 0.38 s to 0.15 s 
 
 from __future__ import annotations
 
-import msgspec
-from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Send
+from collections.abc import Callable
 
+import msgspec
+
+from wegent.api.answers import JSON, Answer
 from wegent.api.errors import Status
 
 EXEMPT = frozenset({"/healthz", "/readyz"})
@@ -46,25 +48,23 @@ class InFlight:
         self.count += 1
         return True
 
-    def leave(self) -> None:
-        self.count -= 1
+    def leaving(self) -> Callable[[], None]:
+        """What stops counting one entered request: once, however often it is called (a
+        stream calls it when its head is sent, the front layer again when it ends)."""
+        left = False
+
+        def leave() -> None:
+            nonlocal left
+            if not left:
+                left = True
+                self.count -= 1
+
+        return leave
 
 
 class Busy(Exception):
     """The limit is reached; answer with :func:`refuse`."""
 
 
-async def refuse(send: Send) -> None:
-    start: HTTPResponseStartEvent = {
-        "type": "http.response.start",
-        "status": 503,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(_BUSY)).encode()),
-            (b"retry-after", b"1"),
-            (b"connection", b"close"),
-        ],
-    }
-    body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": _BUSY, "more_body": False}
-    await send(start)
-    await send(body)
+#: The refusal: 503 with ``Retry-After``, and the connection closes (see the module docstring).
+BUSY = Answer(503, _BUSY, [JSON, (b"retry-after", b"1"), (b"connection", b"close")])

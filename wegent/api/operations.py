@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
@@ -126,7 +127,7 @@ class Route:
     params: p.ParamSet = field(compare=False)
     filters: tuple[tuple[str, str], ...] = ()  # (parameter, column) of the kind's list filters
 
-    @property
+    @cached_property
     def opt(self) -> dict[str, Any]:
         """The policy the route is authorized by (the framework route's ``opt``). A list across
         every namespace needs only a token: it shows what the caller may read."""
@@ -207,30 +208,31 @@ class ResourceApi:
         self.routes = build_routes()
 
     async def serve(self, route: Route, incoming: Incoming) -> Answer:
-        """:meth:`execute`, with every failure answered as its Status (API.md §12)."""
+        """Parse the parameters, authorize, check the name, run the operation; every failure
+        is answered as its Status (API.md §12)."""
         try:
-            return await self.execute(route, incoming)
+            values = route.params.read(incoming.query)
+            if route.family.fixed:
+                values.update(route.family.fixed)
+            namespace = incoming.namespace
+            headers = incoming.headers
+            principal, resolved = await self.services.guard.check(
+                route.opt,
+                credential(headers.get(b"authorization"), headers.get(b"x-api-key")),
+                namespace if namespace is not None else values.get("namespace"),
+                values.get("allNamespaces", False),
+            )
+            assert principal is not None
+            name = incoming.name
+            if name is not None and not is_name(name):
+                shown = msgspec.json.encode(name[:70]).decode()
+                raise BadRequest(f"invalid name {shown}: {NAME_RULE}")
+            caller = Caller(principal, resolved or "")
+            return await route.operation.run(
+                Call(self, route, caller, name or "", values, incoming)
+            )
         except Exception as exc:
             return error_answer(exc)
-
-    async def execute(self, route: Route, incoming: Incoming) -> Answer:
-        """Parse the parameters, authorize, check the name, run the operation."""
-        values = route.params.read(incoming.query)
-        values.update(route.family.fixed)
-        namespace = incoming.namespace
-        principal, resolved = await self.services.guard.check(
-            route.opt,
-            credential(incoming.headers.get(b"authorization"), incoming.headers.get(b"x-api-key")),
-            namespace if namespace is not None else values.get("namespace"),
-            values.get("allNamespaces", False),
-        )
-        assert principal is not None
-        name = incoming.name
-        if name is not None and not is_name(name):
-            raise BadRequest(f"invalid name {msgspec.json.encode(name[:70]).decode()}: {NAME_RULE}")
-        caller = Caller(principal, resolved or "")
-        call = Call(self, route, caller, name or "", values, incoming)
-        return await route.operation.run(call)
 
 
 NAME_RULE = (

@@ -12,7 +12,7 @@ from typing import Literal
 import asyncpg
 import msgspec
 
-from wegent.auth.cache import MISSING, TTLCache
+from wegent.auth.cache import MISSING, Missing, TTLCache
 from wegent.auth.tokens import Claims
 from wegent.db.engine import Database
 from wegent.errors import Forbidden, Unauthorized
@@ -104,6 +104,22 @@ def describe(principal: Principal) -> str:
     return f'token "{principal.token.name}" of user "{principal.username}"'
 
 
+def _matching(claims: Claims, user: Principal | None) -> Principal:
+    if user is None or user.username != claims.username:
+        raise Unauthorized()
+    return user
+
+
+def _narrowed(principal: Principal, namespace: str, role: str | None) -> str | None:
+    if principal.token is None or role is None:
+        return role
+    return principal.token.narrow(namespace, role)
+
+
+def _allowed(role: str | None, verb: Verb) -> bool:
+    return role is not None and verb in _ALLOWED[role]
+
+
 class Access:
     """Resolves callers and their namespace roles, with caches a few seconds long."""
 
@@ -113,12 +129,21 @@ class Access:
         self._roles: TTLCache[str | None] = TTLCache(ttl)
         self._editing: TTLCache[frozenset[str]] = TTLCache(ttl)
 
+    # The checks every request makes answer from the caches without a coroutine: the
+    # ``known_*`` methods give the answer, or MISSING when a cache must be filled first (then
+    # the async method of the same name loads it and applies the same rule).
+
+    def known_principal(self, claims: Claims) -> Principal | Missing:
+        """:meth:`principal` when the user cache holds the user, else MISSING."""
+        user = self._users.get(claims.user_id)
+        return user if user is MISSING else _matching(claims, user)
+
     async def principal(self, claims: Claims) -> Principal:
         """The caller behind a valid login token; unknown or disabled users are the same 401."""
-        user = await self.user(claims.user_id)
-        if user is None or user.username != claims.username:
-            raise Unauthorized()
-        return user
+        return _matching(claims, await self.user(claims.user_id))
+
+    def known_user(self, user_id: int) -> Principal | Missing | None:
+        return self._users.get(user_id)
 
     async def user(self, user_id: int) -> Principal | None:
         """The active user ``user_id`` as its record says (within the cache's time to live), or
@@ -139,6 +164,16 @@ class Access:
         """``default`` is the caller's personal namespace, named after the user (§3)."""
         return principal.username if namespace == DEFAULT else namespace
 
+    def known_role(self, principal: Principal, namespace: str) -> str | Missing | None:
+        """:meth:`role` when it needs no lookup (or the cache holds it), else MISSING."""
+        if principal.role == "admin":
+            role: str | Missing | None = "admin"
+        elif namespace in SHARED:
+            role = "view"
+        else:
+            role = self._roles.get((principal.id, namespace))
+        return role if role is MISSING else _narrowed(principal, namespace, role)
+
     async def role(
         self, principal: Principal, namespace: str, conn: asyncpg.Connection | None = None
     ) -> str | None:
@@ -148,33 +183,21 @@ class Access:
         A caller already holding a connection passes it: taking a second one from the pool
         while holding the first can exhaust the pool under load and wait forever.
         """
-        role = await self._user_role(principal, namespace, conn)
-        if principal.token is None or role is None:
-            return role
-        return principal.token.narrow(namespace, role)
-
-    async def _user_role(
-        self, principal: Principal, namespace: str, conn: asyncpg.Connection | None
-    ) -> str | None:
-        if principal.role == "admin":
-            return "admin"
-        if namespace in SHARED:
-            return "view"
-        key = (principal.id, namespace)
-        role = self._roles.get(key)
+        role = self.known_role(principal, namespace)
         if role is not MISSING:
             return role
+        key = (principal.id, namespace)
         if conn is not None:  # never waits for a load that waits for the pool: it holds a slot
             found: str | None = await conn.fetchval(_ROLE, namespace, principal.id)
             self._roles.put(key, found)  # None (no role) is remembered too
-            return found
+            return _narrowed(principal, namespace, found)
 
         async def load() -> str | None:
             async with self._db.acquire() as own:
                 loaded: str | None = await own.fetchval(_ROLE, namespace, principal.id)
             return loaded
 
-        return await self._roles.fetch(key, load)
+        return _narrowed(principal, namespace, await self._roles.fetch(key, load))
 
     async def allows(
         self,
@@ -183,13 +206,15 @@ class Access:
         verb: Verb,
         conn: asyncpg.Connection | None = None,
     ) -> bool:
-        role = await self.role(principal, namespace, conn)
-        return role is not None and verb in _ALLOWED[role]
+        return _allowed(await self.role(principal, namespace, conn), verb)
 
     async def require(self, principal: Principal, namespace: str, verb: Verb) -> str:
         """Resolve ``namespace`` and check ``verb`` on it; 403 whether or not it exists."""
         resolved = self.resolve(principal, namespace)
-        if not await self.allows(principal, resolved, verb):
+        role = self.known_role(principal, resolved)
+        if role is MISSING:
+            role = await self.role(principal, resolved)
+        if not _allowed(role, verb):
             raise Forbidden(
                 f'{describe(principal)} cannot {verb} in namespace "{resolved}"',
                 kind="Namespace",

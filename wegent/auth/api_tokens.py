@@ -25,7 +25,7 @@ import asyncpg
 import msgspec
 
 from wegent.auth.access import Access, Principal, TokenScope
-from wegent.auth.cache import MISSING, TTLCache
+from wegent.auth.cache import MISSING, Missing, TTLCache
 from wegent.auth.models import TokenCreate, TokenCreated, TokenList, TokenOut
 from wegent.auth.users import rfc3339
 from wegent.db.engine import Database
@@ -80,6 +80,30 @@ def digest_of(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+def _digest(secret: str) -> bytes:
+    """The digest an API token is stored under; 401 for text that is not one."""
+    if not _SECRET.fullmatch(secret):
+        raise Unauthorized()
+    return digest_of(secret)
+
+
+def _valid(grant: Grant | None, digest: bytes) -> Grant:
+    """The grant of a token that is known, matches and has not expired; else 401."""
+    if grant is None or not hmac.compare_digest(grant.digest, digest):
+        raise Unauthorized()
+    expires_at = grant.scope.expires_at
+    if expires_at is not None and expires_at <= time.time():
+        raise Unauthorized()
+    return grant
+
+
+def _caller(user: Principal | None, scope: TokenScope) -> Principal:
+    """The caller a token stands for: its user (active), narrowed by the token."""
+    if user is None:
+        raise Unauthorized()
+    return Principal(user.id, user.username, user.role, scope)
+
+
 def token_out(row: asyncpg.Record) -> TokenOut:
     return TokenOut(
         name=row["name"],
@@ -104,23 +128,25 @@ class ApiTokens:
         self._access = access
         self._grants: TTLCache[Grant | None] = TTLCache(min(ttl, REVOCATION_S))
 
+    def known(self, secret: str) -> Principal | Missing:
+        """:meth:`authenticate` when the caches hold the token and its user (no coroutine),
+        else MISSING; a refusal is the same 401."""
+        digest = _digest(secret)
+        grant = self._grants.get(digest)
+        if grant is MISSING:
+            return MISSING
+        valid = _valid(grant, digest)
+        user = self._access.known_user(valid.owner)
+        return user if user is MISSING else _caller(user, valid.scope)
+
     async def authenticate(self, secret: str) -> Principal:
         """The caller behind ``secret``; unknown, revoked, expired and disabled are one 401."""
-        if not _SECRET.fullmatch(secret):
-            raise Unauthorized()
-        digest = digest_of(secret)
+        digest = _digest(secret)
         grant = self._grants.get(digest)
         if grant is MISSING:  # an unknown token is remembered too, as None
             grant = await self._grants.fetch(digest, lambda: self._lookup(digest))
-        if grant is None or not hmac.compare_digest(grant.digest, digest):
-            raise Unauthorized()
-        scope = grant.scope
-        if scope.expires_at is not None and scope.expires_at <= time.time():
-            raise Unauthorized()
-        user = await self._access.user(grant.owner)
-        if user is None:
-            raise Unauthorized()
-        return Principal(user.id, user.username, user.role, scope)
+        valid = _valid(grant, digest)
+        return _caller(await self._access.user(valid.owner), valid.scope)
 
     async def _lookup(self, digest: bytes) -> Grant | None:
         async with self._db.acquire() as conn:

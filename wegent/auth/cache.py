@@ -25,6 +25,8 @@ class _Missing(Enum):
 
 #: What :meth:`TTLCache.get` answers for a key it does not hold (``None`` may be a value).
 MISSING: Final = _Missing.MISSING
+#: Its type, for answers that may be it.
+Missing = Literal[_Missing.MISSING]
 
 
 class _LoaderGone(Exception):

@@ -19,7 +19,8 @@ from litestar.handlers import BaseRouteHandler
 
 from wegent.auth.access import Access, Principal, Verb, describe
 from wegent.auth.api_tokens import NOT_THROUGH_ONE, PREFIX, ApiTokens
-from wegent.auth.tokens import InvalidToken, TokenIssuer
+from wegent.auth.cache import MISSING, Missing
+from wegent.auth.tokens import Claims, InvalidToken, TokenIssuer
 from wegent.errors import BadRequest, Forbidden, Unauthorized
 from wegent.names import DEFAULT, is_namespace
 from wegent.request_context import note_caller
@@ -91,14 +92,17 @@ class PolicyGuard:
         all_namespaces: bool,
     ) -> tuple[Principal | None, str | None]:
         """The caller and the namespace it may act in under the route's policy (``opt``)."""
-        name = opt.get("policy")
-        if name not in POLICIES:
-            raise Forbidden("this route has no access policy")
+        name = _policy_of(opt)
         if name == "public":
             return None, None
-        principal = await self.authenticate(credential)
+        principal = self._known(credential)
+        if principal is MISSING:
+            principal = await self.authenticate(credential)
         note_caller(principal.username, principal.token.name if principal.token else None)
-        return principal, await self.authorize(principal, opt, namespace, all_namespaces)
+        asked = self._asked(principal, opt, name, namespace, all_namespaces)
+        if asked is None:
+            return principal, None
+        return principal, await self._access.require(principal, *asked)
 
     async def authorize(
         self,
@@ -108,9 +112,19 @@ class PolicyGuard:
         all_namespaces: bool,
     ) -> str | None:
         """The namespace ``principal`` may act in under the route's policy, if it names one."""
-        name = opt.get("policy")
-        if name not in POLICIES:
-            raise Forbidden("this route has no access policy")
+        asked = self._asked(principal, opt, _policy_of(opt), namespace, all_namespaces)
+        return None if asked is None else await self._access.require(principal, *asked)
+
+    @staticmethod
+    def _asked(
+        principal: Principal,
+        opt: Mapping[str, Any],
+        name: str,
+        namespace: str | None,
+        all_namespaces: bool,
+    ) -> tuple[str, Verb] | None:
+        """What the route's policy asks of ``principal`` beyond its global role: a verb in a
+        namespace, or nothing (None)."""
         if opt.get("no_tokens") and principal.token is not None:
             raise Forbidden(NOT_THROUGH_ONE, kind="Token")  # before its body is read
         if name == "admin" and not principal.is_admin:
@@ -123,7 +137,16 @@ class PolicyGuard:
             raise BadRequest(f"invalid namespace name {requested[:70]!r}: must be a DNS label")
         if all_namespaces and opt.get("all_namespaces"):
             return None  # an all-namespaces list is limited to what the caller reads
-        return await self._access.require(principal, requested, verb)
+        return requested, verb
+
+    def _known(self, credential: str | None) -> Principal | Missing:
+        """:meth:`authenticate` from the caches, without a coroutine; MISSING when a cache
+        must be filled first."""
+        if not credential:
+            raise Unauthorized()
+        if credential.startswith(PREFIX):
+            return self._api_tokens.known(credential)
+        return self._access.known_principal(self._claims(credential))
 
     async def authenticate(self, credential: str | None) -> Principal:
         """A login JWT or an API token (see :func:`credential`) → the caller as the server's
@@ -132,11 +155,21 @@ class PolicyGuard:
             raise Unauthorized()
         if credential.startswith(PREFIX):
             return await self._api_tokens.authenticate(credential)
+        return await self._access.principal(self._claims(credential))
+
+    def _claims(self, token: str) -> Claims:
         try:
-            claims = self._tokens.decode(credential)
+            return self._tokens.decode(token)
         except InvalidToken:
             raise Unauthorized() from None
-        return await self._access.principal(claims)
+
+
+def _policy_of(opt: Mapping[str, Any]) -> str:
+    """The route's declared policy; a route without one is refused to everyone."""
+    name = opt.get("policy")
+    if name not in POLICIES:
+        raise Forbidden("this route has no access policy")
+    return str(name)
 
 
 def credential(authorization: str | None, api_key: str | None) -> str | None:

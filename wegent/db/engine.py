@@ -12,6 +12,7 @@ from piccolo.apps.migrations.tables import Migration
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
 
+from wegent.db.coalesce import Coalescer
 from wegent.db.embedded import ServerHandle, start_embedded, stop_embedded
 from wegent.db.pool import Lease, Pool
 from wegent.db.tables import TABLES
@@ -53,6 +54,7 @@ class Database:
         self.engine: PostgresEngine | None = None
         self._pool: Pool | None = None
         self._server: ServerHandle | None = None
+        self._coalescers: dict[str, Coalescer] = {}
 
     @property
     def pool(self) -> Pool:
@@ -142,6 +144,18 @@ class Database:
         answered 503): an exhausted pool refuses instead of queueing forever."""
         return self.pool.acquire(self.settings.pool_acquire_timeout_s)
 
+    def coalesced(self, sql: str) -> Coalescer:
+        """The coalescer of a statement reading rows by key (``wegent.db.coalesce``): its
+        readers hold at most a quarter of the pool."""
+        coalescer = self._coalescers.get(sql)
+        if coalescer is None:
+            coalescer = Coalescer(
+                lambda columns: self.read(sql, *columns),
+                readers=self.settings.pool_max_size // 4,
+            )
+            self._coalescers[sql] = coalescer
+        return coalescer
+
     async def read(self, sql: str, *params: Any) -> list[asyncpg.Record]:
         """One read-only statement, prepared once per connection (unless prepared statements
         are off), retried once if the connection
@@ -150,7 +164,8 @@ class Database:
         error when the database really is gone."""
         pool, wait_s = self.pool, self.settings.pool_acquire_timeout_s
         for attempt in (1, 2):
-            conn = await pool.take(wait_s)  # the hottest path: no context manager object
+            # the hottest path: no context manager object, no coroutine unless it must wait
+            conn = pool.take_idle() or await pool.take(wait_s)
             try:
                 return await pool.fetch(conn, sql, *params)
             except Exception as exc:
@@ -158,7 +173,8 @@ class Database:
                 if attempt == 2 or not isinstance(exc, RETRY_READ):
                     raise
             finally:
-                await pool.release(conn)
+                if not pool.give_back(conn):
+                    await pool.release(conn)
         raise AssertionError("unreachable")
 
     async def ping(self) -> bool:

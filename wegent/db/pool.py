@@ -87,16 +87,24 @@ class Pool:
         (then ``await pool.release(conn)``)."""
         return Lease(self, timeout)
 
-    async def take(self, wait_s: float | None) -> asyncpg.Connection:
-        if self._closing:
-            raise PoolClosing("the connection pool is closing")
+    def take_idle(self) -> asyncpg.Connection | None:
+        """An idle connection, at once, or None (none idle: ``await take()``). The hottest
+        path: no coroutine, no timer, no future."""
         idle = self._idle
-        while idle:  # the common case: no timer, no future, no await
+        while idle and not self._closing:
             conn = idle.pop()
             if not conn.is_closed():
                 self._in_use.add(conn)
                 return conn
             self._prepared.pop(conn, None)
+        return None
+
+    async def take(self, wait_s: float | None) -> asyncpg.Connection:
+        if self._closing:
+            raise PoolClosing("the connection pool is closing")
+        conn = self.take_idle()
+        if conn is not None:
+            return conn
         if self.size < self._max_size:
             self._opening += 1
             return await self._open_reserved()
@@ -142,32 +150,52 @@ class Pool:
             self._in_use.discard(got)
         self._hand_back(got)
 
+    def give_back(self, conn: asyncpg.Connection) -> bool:
+        """Release ``conn`` at once, unless a transaction is still open on it: then False, and
+        :meth:`release` must roll it back (the hottest path releases without a coroutine)."""
+        if conn not in self._in_use:
+            return True  # released twice
+        if conn.is_closed() or self._closing:
+            self._drop(conn)
+            return True
+        if conn.is_in_transaction():
+            return False
+        self._in_use.discard(conn)
+        self._hand_back(conn)
+        return True
+
     async def release(self, conn: asyncpg.Connection) -> None:
         """Give a connection back; rolled back first if a transaction is still open (a
         connection that cannot even roll back is terminated)."""
-        if conn not in self._in_use:
-            return  # released twice
-        if not conn.is_closed() and conn.is_in_transaction():
-            try:
-                await conn.execute("ROLLBACK")
-            except asyncio.CancelledError:
-                self._drop(conn)
-                raise
-            except Exception:
-                self._drop(conn)
-                return
-        if conn.is_closed() or self._closing:
+        if self.give_back(conn):
+            return
+        try:
+            await conn.execute("ROLLBACK")
+        except asyncio.CancelledError:
+            self._drop(conn)
+            raise
+        except Exception:
             self._drop(conn)
             return
-        self._in_use.discard(conn)
-        self._hand_back(conn)
+        self.give_back(conn)
 
-    async def fetch(self, conn: asyncpg.Connection, sql: str, *params: Any) -> list[asyncpg.Record]:
+    def fetch(
+        self, conn: asyncpg.Connection, sql: str, *params: Any
+    ) -> Awaitable[list[asyncpg.Record]]:
         """The rows of ``sql`` on ``conn``: through a statement prepared once per connection,
-        or, with prepared statements off, sent as an unnamed statement each time."""
+        or, with prepared statements off, sent as an unnamed statement each time. (Not a
+        coroutine itself: it hands over asyncpg's, one frame less per read.)"""
         if not self.prepare_statements:
-            return await conn.fetch(sql, *params)  # type: ignore[no-any-return]
-        statement = self.prepared(conn, sql) or await self.prepare(conn, sql)
+            return conn.fetch(sql, *params)  # type: ignore[no-any-return]
+        statement = self.prepared(conn, sql)
+        if statement is not None:
+            return statement.fetch(*params)  # type: ignore[no-any-return]
+        return self._prepare_and_fetch(conn, sql, params)
+
+    async def _prepare_and_fetch(
+        self, conn: asyncpg.Connection, sql: str, params: tuple[Any, ...]
+    ) -> list[asyncpg.Record]:
+        statement = await self.prepare(conn, sql)
         return await statement.fetch(*params)  # type: ignore[no-any-return]
 
     def prepared(self, conn: asyncpg.Connection, sql: str) -> PreparedStatement | None:

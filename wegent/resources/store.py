@@ -26,6 +26,7 @@ class Statements:
     """The statements of one table."""
 
     get: str
+    get_many: str
     get_revealed: str
     get_for_update: str
     stored_spec: str
@@ -44,6 +45,17 @@ class Statements:
     def for_table(cls, table: str) -> Statements:
         return cls(
             get=f"SELECT body FROM {table} WHERE {LIVE}",
+            # Coalesced GETs (wegent.db.coalesce): $1-$3 the keys' kinds, namespaces and
+            # names; each row is the key's 1-based position and its body. Each key is the
+            # lookup a GET alone makes: the LIMIT keeps the subquery from being flattened
+            # into a join, which on a small table the planner would answer by a scan of it.
+            get_many=(
+                "SELECT k.i, t.body FROM unnest($1::text[], $2::text[], $3::text[]) "
+                "WITH ORDINALITY AS k(kind, namespace, name, i), "
+                f"LATERAL (SELECT body FROM {table} WHERE kind = k.kind "
+                "AND namespace = k.namespace AND name = k.name AND deleted_at IS NULL "
+                "LIMIT 1) t"
+            ),
             get_revealed=f"SELECT body, spec::text AS spec FROM {table} WHERE {LIVE}",
             get_for_update=f"SELECT body FROM {table} WHERE {LIVE} FOR UPDATE",
             stored_spec=f"SELECT spec::text FROM {table} WHERE {LIVE}",

@@ -1,0 +1,167 @@
+"""Coalesced reads (``wegent.db.coalesce``): the queue's rules with a recording reader, then
+GETs through the API against the real database."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+
+from tests.helpers import register, status_body
+from tests.resources.api import Api, ghost
+from wegent.db.coalesce import Coalescer
+
+
+class Reader:
+    """A statement stand-in: answers ``value-<key>`` for keys not in ``missing`` after a
+    round trip (one loop turn), or fails once with ``fail``; records every batch."""
+
+    def __init__(self, missing: frozenset[str] = frozenset()) -> None:
+        self.batches: list[list[str]] = []
+        self.missing = missing
+        self.fail: Exception | None = None
+        self.gate: asyncio.Event | None = None  # when set, each read waits for it
+
+    async def __call__(self, columns: list[list[Any]]) -> list[tuple[int, str]]:
+        (names,) = columns
+        self.batches.append(names)
+        if self.gate is not None:
+            await self.gate.wait()
+        await asyncio.sleep(0)
+        if self.fail is not None:
+            failure, self.fail = self.fail, None
+            raise failure
+        return [(i, f"value-{n}") for i, n in enumerate(names, 1) if n not in self.missing]
+
+
+async def test_keys_queued_together_are_read_in_one_statement_each_getting_its_row() -> None:
+    reader = Reader(missing=frozenset({"b"}))
+    coalescer = Coalescer(reader, readers=1)
+    got = await asyncio.gather(*(coalescer.get((key,)) for key in ("a", "b", "c", "a")))
+    assert got == ["value-a", None, "value-c", "value-a"]
+    assert reader.batches == [["a", "b", "c", "a"]]
+    assert (coalescer.batches, coalescer.keys) == (1, 4)
+
+
+async def test_a_lone_read_is_a_batch_of_one_and_nothing_runs_after_it() -> None:
+    reader = Reader()
+    coalescer = Coalescer(reader, readers=2)
+    assert await coalescer.get(("a",)) == "value-a"
+    await asyncio.sleep(0)
+    assert reader.batches == [["a"]]
+    assert coalescer._running == 0 and not coalescer._tasks
+
+
+async def test_keys_that_arrive_during_a_read_form_the_next_batch() -> None:
+    reader = Reader()
+    reader.gate = asyncio.Event()
+    coalescer = Coalescer(reader, readers=1)
+    first = coalescer.get(("a",))
+    await asyncio.sleep(0)  # the reader has taken "a" and waits on its round trip
+    later = [coalescer.get((key,)) for key in ("b", "c")]
+    reader.gate.set()
+    assert await asyncio.gather(first, *later) == ["value-a", "value-b", "value-c"]
+    assert reader.batches == [["a"], ["b", "c"]]
+
+
+async def test_at_most_readers_statements_run_at_once_and_batches_are_capped() -> None:
+    reader = Reader()
+    reader.gate = asyncio.Event()
+    coalescer = Coalescer(reader, readers=2, max_batch=3)
+    futures = [coalescer.get((str(i),)) for i in range(10)]
+    await asyncio.sleep(0)
+    assert reader.batches == [["0", "1", "2"], ["3", "4", "5"]]  # two readers, three keys each
+    reader.gate.set()
+    assert await asyncio.gather(*futures) == [f"value-{i}" for i in range(10)]
+    assert [len(b) for b in reader.batches] == [3, 3, 3, 1]
+
+
+async def test_a_failed_statement_fails_its_batch_and_the_next_batch_is_read() -> None:
+    reader = Reader()
+    reader.gate = asyncio.Event()
+    coalescer = Coalescer(reader, readers=1)
+    failing = [coalescer.get((key,)) for key in ("a", "b")]
+    await asyncio.sleep(0)
+    reader.fail = ConnectionError("gone")
+    later = coalescer.get(("c",))
+    reader.gate.set()
+    results = await asyncio.gather(*failing, return_exceptions=True)
+    assert [str(r) for r in results] == ["gone", "gone"]
+    assert await later == "value-c"
+    assert reader.batches == [["a", "b"], ["c"]]
+
+
+async def test_a_request_that_goes_away_does_not_disturb_its_batch() -> None:
+    reader = Reader()
+    reader.gate = asyncio.Event()
+    coalescer = Coalescer(reader, readers=1)
+    first = coalescer.get(("a",))
+    await asyncio.sleep(0)
+    gone, kept = coalescer.get(("b",)), coalescer.get(("c",))
+    gone.cancel()  # its client left while it waited
+    reader.gate.set()
+    assert await asyncio.gather(first, kept) == ["value-a", "value-c"]
+    assert reader.batches == [["a"], ["c"]]  # a gone request's key is not even read
+
+
+async def test_a_cancelled_reader_cancels_what_it_read_and_what_waits() -> None:
+    reader = Reader()
+    reader.gate = asyncio.Event()
+    coalescer = Coalescer(reader, readers=1)
+    reading = coalescer.get(("a",))
+    await asyncio.sleep(0)
+    queued = coalescer.get(("b",))
+    (task,) = coalescer._tasks
+    task.cancel()  # as at shutdown
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    assert coalescer._running == 0 and not coalescer._queue
+
+
+# -- through the API, on the real database ------------------------------------------------------
+
+
+@pytest.fixture
+async def api(client: httpx.AsyncClient) -> Api:
+    account = await register(client)
+    return Api(client, account, account.username, "B")
+
+
+async def test_concurrent_gets_of_many_objects_answer_each_its_own(api: Api, app: Litestar) -> None:
+    """Forty GETs at once — live objects, one deleted, one never made, one in a namespace the
+    caller may not read — each get the answer a GET alone gets, in fewer statements."""
+    names = [f"g-{i:02d}" for i in range(36)]
+    for name in names:
+        assert (await api.create("ghosts", ghost(name, f"prompt {name}"))).status_code == 201
+    assert (await api.delete("ghosts", names[-1])).status_code == 204
+    alone = {name: await api.get("ghosts", name) for name in [*names, "never"]}
+    assert alone[names[-1]].status_code == 404 and alone["never"].status_code == 404
+    stranger = Api(api.client, await register(api.client), api.namespace, "B")
+
+    coalescer = app.state.services.resources["Ghost"]._objects
+    before = coalescer.batches
+    together = await asyncio.gather(
+        *(api.get("ghosts", name) for name in [*names, "never"] * 1),
+        api.get("ghosts", names[0]),
+        api.get("ghosts", names[1]),
+        stranger.get("ghosts", names[0]),
+    )
+    for name, answer in zip([*names, "never", names[0], names[1]], together, strict=False):
+        assert (answer.status_code, answer.content) == (
+            alone[name].status_code,
+            alone[name].content,
+        ), name
+    refused = together[-1]
+    assert refused.status_code == 403
+    assert refused.json() == status_body(
+        403,
+        "Forbidden",
+        f'user "{stranger.account.username}" cannot read in namespace "{api.namespace}"',
+        details={"kind": "Namespace", "name": api.namespace},
+    )
+    assert coalescer.batches - before < len(names) + 3  # some of them were read together
