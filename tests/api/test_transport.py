@@ -111,6 +111,15 @@ async def test_a_head_over_64_kib_is_431(service: Service) -> None:
     assert (await raw(service, just))[0] == 200
 
 
+async def test_a_request_line_that_takes_the_head_over_64_kib_is_431(service: Service) -> None:
+    """The request line counts with the headers: a long query plus a header over the limit."""
+    line = b"GET /healthz?q=" + b"a" * 40_000 + b" HTTP/1.1\r\nHost: t\r\n"
+    status, headers, body = await raw(service, line + b"X-Big: " + b"b" * 30_000 + b"\r\n\r\n")
+    assert (status, headers["connection"]) == (431, "close")
+    assert msgspec.json.decode(body) == TOO_LARGE
+    assert (await raw(service, line + b"X-Big: " + b"b" * 20_000 + b"\r\n\r\n"))[0] == 200
+
+
 async def test_more_than_100_header_fields_is_431(service: Service) -> None:
     fields = b"".join(b"X-%d: v\r\n" % i for i in range(MAX_HEADER_FIELDS))
     status, _, body = await raw(service, b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + fields + b"\r\n")

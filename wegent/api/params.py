@@ -146,7 +146,10 @@ def parse_query(raw: bytes) -> dict[str, str]:
     """A query string as a dict; 400 for a repeated parameter or text that is not UTF-8."""
     try:
         decoded = raw.decode("utf-8")
-        pairs = parse_qsl(decoded, keep_blank_values=True, encoding="utf-8", errors="strict")
+        if "%" in decoded or "+" in decoded:
+            pairs = parse_qsl(decoded, keep_blank_values=True, encoding="utf-8", errors="strict")
+        else:  # nothing to unquote: what parse_qsl answers, several times faster
+            pairs = [(n, v) for n, _, v in (f.partition("=") for f in decoded.split("&") if f)]
     except UnicodeDecodeError:
         raise BadRequest("the query string is not valid UTF-8") from None
     query = dict(pairs)

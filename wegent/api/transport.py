@@ -48,16 +48,21 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True
         super().on_message_begin()
 
-    def on_url(self, url: bytes) -> None:
-        self._count(len(url), 0)
-        super().on_url(url)
-
+    # Called for every header of every request: counted inline, no helper call.
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4, 1)
-        super().on_header(name, value)
+        self._head_bytes += len(name) + len(value) + 4
+        self._head_fields += 1
+        if self._head_bytes > MAX_HEADER_BYTES or self._head_fields > MAX_HEADER_FIELDS:
+            self._too_large = True
+            raise HeadersTooLarge
+        HttpToolsProtocol.on_header(self, name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        # The request line is counted once it is whole (until then the received bytes bound it).
+        if self._head_bytes + len(self.url) > MAX_HEADER_BYTES:
+            self._too_large = True
+            raise HeadersTooLarge
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
@@ -82,10 +87,3 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         ]
         self.transport.write(b"".join(head) + _TOO_LARGE)
         self.transport.close()
-
-    def _count(self, size: int, fields: int) -> None:
-        self._head_bytes += size
-        self._head_fields += fields
-        if self._head_bytes > MAX_HEADER_BYTES or self._head_fields > MAX_HEADER_FIELDS:
-            self._too_large = True
-            raise HeadersTooLarge

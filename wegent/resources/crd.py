@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, cast
 
@@ -114,12 +114,21 @@ class ListQuery(NamedTuple):
     field_selector: str | None = None
 
 
-@asynccontextmanager
-async def unit(conn: asyncpg.Connection, *, needed: bool, dry_run: bool) -> AsyncIterator[None]:
-    """A transaction when the work needs one; with ``dry_run`` everything is rolled back."""
+def unit(
+    conn: asyncpg.Connection, *, needed: bool, dry_run: bool
+) -> AbstractAsyncContextManager[None]:
+    """A transaction when the work needs one; with ``dry_run`` everything is rolled back.
+    (Most single writes need none: then nothing at all, not a generator per write.)"""
     if not needed and not dry_run:
-        yield
-        return
+        return _NOTHING
+    return _transaction(conn, dry_run)
+
+
+_NOTHING: AbstractAsyncContextManager[None] = nullcontext()
+
+
+@asynccontextmanager
+async def _transaction(conn: asyncpg.Connection, dry_run: bool) -> AsyncIterator[None]:
     transaction = conn.transaction()
     await transaction.start()
     try:
@@ -168,8 +177,9 @@ class CRDService(Generic[SpecT]):
     ) -> bytes:
         """One page in (name, uid) order, keyset-paged with a tamper-evident token (§7)."""
         reveal = reveal and not query.all_namespaces  # secrets are revealed one namespace at a time
-        await self._check_reveal(caller, reveal)
-        reveal = reveal and self.info.secrets is not None  # nothing to reveal otherwise
+        if reveal:
+            await self._check_reveal(caller, reveal)
+            reveal = self.info.secrets is not None  # nothing to reveal otherwise
         selector = parse_selector(query.label_selector or "")
         fields = parse_field_selector(query.field_selector or "")
         namespaces = await self._list_namespaces(caller, query.all_namespaces)
@@ -308,11 +318,17 @@ class CRDService(Generic[SpecT]):
                     return "created"
         raise self._conflict(name)
 
-    @asynccontextmanager
-    async def _exclusive(self, caller: Caller, name: str) -> AsyncIterator[None]:
+    def _exclusive(self, caller: Caller, name: str) -> AbstractAsyncContextManager[None]:
         """A write refused by the kind's exclusive-field index (API.md §2: one default Device
         per namespace) becomes a 409 naming the object that has the field. Wraps the
-        connection's use, so the holder is read once that connection is back."""
+        connection's use, so the holder is read once that connection is back. Kinds without
+        such a field get nothing."""
+        if self.info.exclusive is None:
+            return _NOTHING
+        return self._exclusive_field(caller, name)
+
+    @asynccontextmanager
+    async def _exclusive_field(self, caller: Caller, name: str) -> AsyncIterator[None]:
         try:
             yield
         except asyncpg.UniqueViolationError as exc:
@@ -328,14 +344,11 @@ class CRDService(Generic[SpecT]):
                 name=name,
             ) from None
 
-    @asynccontextmanager
-    async def _connection(self, conn: asyncpg.Connection | None) -> AsyncIterator[Any]:
+    def _connection(self, conn: asyncpg.Connection | None) -> AbstractAsyncContextManager[Any]:
         """The caller's connection (a batch's transaction), or one from the pool."""
         if conn is not None:
-            yield conn
-            return
-        async with self._db.acquire() as acquired:
-            yield acquired
+            return nullcontext(conn)
+        return self._db.acquire()
 
     async def _insert(
         self, conn: Any, caller: Caller, name: str, body: ResourceInput[Any], *, dry_run: bool

@@ -27,8 +27,13 @@ class FieldSelector:
         return ",".join(f"{column}{op}{value}" for column, op, value in sorted(self.terms))
 
 
+NO_FIELDS = FieldSelector(())
+
+
 def parse_field_selector(text: str) -> FieldSelector:
     """A selector as Kubernetes writes it; BadRequest when malformed or naming another field."""
+    if not text:
+        return NO_FIELDS
     terms = []
     for part in _split(text):
         if not part:

@@ -114,8 +114,13 @@ class Selector:
 
 def parse_selector(text: str) -> Selector:
     """Parse a ``labelSelector``; any problem is a BadRequest naming its character offset."""
+    if not text:
+        return EVERYTHING  # most lists: no parser to build
     requirements = _Parser(text).parse()
     return Selector(tuple(sorted(set(requirements))))
+
+
+EVERYTHING = Selector()
 
 
 def _pair(key: str, value: str) -> str:
