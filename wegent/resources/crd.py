@@ -212,7 +212,8 @@ class CRDService(Generic[SpecT]):
             )
             rows = await self._db.read(sql, *params)
             page = rows[: query.limit]
-            # Columns by position (body, resource_version): the hot loop of every list.
+            # The body by position: the hot loop of every list. (A list's resourceVersion is
+            # the watch's watermark, so the rows carry nothing else.)
             items: list[bytes | None] = [row[0] for row in page]
             if not quick or None not in items:
                 break

@@ -167,15 +167,15 @@ def list_statement(
     page = f"FROM {table} WHERE {' AND '.join(where)} ORDER BY name, uid LIMIT ${len(params) - 1}"
     if quick:
         sql = (
-            f"SELECT CASE WHEN octet_length(body) <= ${len(params)} THEN body END AS body, "
-            f"resource_version{spec} {page}"
+            f"SELECT CASE WHEN octet_length(body) <= ${len(params)} THEN body END AS body"
+            f"{spec} {page}"
         )
     else:
         sql = (
-            f"SELECT CASE WHEN upto <= ${len(params)} OR n = 1 THEN body END AS body, "
-            f"resource_version{', spec' if revealed else ''} FROM ("
+            f"SELECT CASE WHEN upto <= ${len(params)} OR n = 1 THEN body END AS body"
+            f"{', spec' if revealed else ''} FROM ("
             "SELECT *, sum(octet_length(body)) OVER w AS upto, row_number() OVER w AS n "
-            f"FROM (SELECT body, resource_version{spec} {page}) page "
+            f"FROM (SELECT body{spec} {page}) page "
             "WINDOW w AS (ROWS UNBOUNDED PRECEDING)) sized "
             f"WHERE upto - octet_length(body) <= ${len(params)} OR n <= 2"
         )
