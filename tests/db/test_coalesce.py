@@ -4,6 +4,7 @@ GETs through the API against the real database."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -37,6 +38,15 @@ class Reader:
         return [(i, f"value-{n}") for i, n in enumerate(names, 1) if n not in self.missing]
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the loop turn until ``condition`` holds (a few turns at most)."""
+    for _ in range(10):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("not reached in 10 turns of the loop")
+
+
 async def test_keys_queued_together_are_read_in_one_statement_each_getting_its_row() -> None:
     reader = Reader(missing=frozenset({"b"}))
     coalescer = Coalescer(reader, readers=1)
@@ -60,11 +70,26 @@ async def test_keys_that_arrive_during_a_read_form_the_next_batch() -> None:
     reader.gate = asyncio.Event()
     coalescer = Coalescer(reader, readers=1)
     first = coalescer.get(("a",))
-    await asyncio.sleep(0)  # the reader has taken "a" and waits on its round trip
+    await until(lambda: len(reader.batches) == 1)  # the reader waits on "a"'s round trip
     later = [coalescer.get((key,)) for key in ("b", "c")]
     reader.gate.set()
     assert await asyncio.gather(first, *later) == ["value-a", "value-b", "value-c"]
     assert reader.batches == [["a"], ["b", "c"]]
+
+
+async def test_keys_queued_in_the_next_turn_of_the_loop_join_the_batch() -> None:
+    """A reader waits one turn before it takes a batch that is not full: requests that arrive
+    in that turn (the same poll of the sockets) are read with it."""
+    reader = Reader()
+    coalescer = Coalescer(reader, readers=1)
+    first = coalescer.get(("a",))
+
+    async def arrives() -> Any:
+        return await coalescer.get(("b",))
+
+    late = asyncio.ensure_future(arrives())  # runs in the turn the reader waits
+    assert await asyncio.gather(first, late) == ["value-a", "value-b"]
+    assert reader.batches == [["a", "b"]]
 
 
 async def test_at_most_readers_statements_run_at_once_and_batches_are_capped() -> None:
@@ -84,7 +109,7 @@ async def test_a_failed_statement_fails_its_batch_and_the_next_batch_is_read() -
     reader.gate = asyncio.Event()
     coalescer = Coalescer(reader, readers=1)
     failing = [coalescer.get((key,)) for key in ("a", "b")]
-    await asyncio.sleep(0)
+    await until(lambda: len(reader.batches) == 1)
     reader.fail = ConnectionError("gone")
     later = coalescer.get(("c",))
     reader.gate.set()
@@ -99,7 +124,7 @@ async def test_a_request_that_goes_away_does_not_disturb_its_batch() -> None:
     reader.gate = asyncio.Event()
     coalescer = Coalescer(reader, readers=1)
     first = coalescer.get(("a",))
-    await asyncio.sleep(0)
+    await until(lambda: len(reader.batches) == 1)
     gone, kept = coalescer.get(("b",)), coalescer.get(("c",))
     gone.cancel()  # its client left while it waited
     reader.gate.set()
@@ -112,7 +137,7 @@ async def test_a_cancelled_reader_cancels_what_it_read_and_what_waits() -> None:
     reader.gate = asyncio.Event()
     coalescer = Coalescer(reader, readers=1)
     reading = coalescer.get(("a",))
-    await asyncio.sleep(0)
+    await until(lambda: len(reader.batches) == 1)
     queued = coalescer.get(("b",))
     (task,) = coalescer._tasks
     task.cancel()  # as at shutdown

@@ -111,8 +111,63 @@ class Front:
         headers = request_headers(scope)
         seen = Seen(request_id_of(headers.get(REQUEST_ID_HEADER)), scope["method"], scope["path"])
         token = CURRENT.set(seen)
+        # One coroutine for the whole request, not one per step: every frame of the await
+        # chain is passed on each suspension and resumption.
         try:
-            await self._request(scope, receive, send, headers, seen)
+            try:
+                raw_query = scope["query_string"]
+                query = parse_query(raw_query) if raw_query else {}
+            except ApiError as error:
+                self.observer.refused("bad_query")
+                await self._reply(send, seen, error_answer(error))
+                return
+            scope[QUERY_KEY] = query
+            if self.cors is not None and (origin := header(scope, b"origin")) is not None:
+                method = header(scope, b"access-control-request-method")
+                if scope["method"] == "OPTIONS" and method is not None:
+                    asked = header(scope, b"access-control-request-headers")
+                    await self._reply(send, seen, self.cors.preflight(origin, method, asked))
+                    return
+                send = self.cors.wrap(send, origin)
+            try:
+                body = await self._read(receive) if self._announced(headers) else None
+            except Disconnected:
+                return
+            except ApiError as error:  # the rest of the body is not read: the connection closes
+                reason = "too_large" if isinstance(error, RequestEntityTooLarge) else "timeout"
+                self.observer.refused(reason)
+                await self._reply(send, seen, error_answer(error), _CLOSE)
+                return
+            in_flight = self.in_flight
+            try:
+                counted = in_flight.enter(scope["path"])
+            except Busy:
+                self.observer.refused("busy")
+                await self._reply(send, seen, BUSY)
+                return
+            if counted:
+                scope[LEAVE_KEY] = leave = in_flight.leaving()
+            try:
+                match = self.dispatcher.match(scope["method"], scope["path"]) if self.fast else None
+                if match is None:
+                    replay = receive if body is None else _replay(body, receive)
+                    await self.framework(scope, replay, self._stamped(scope, send, seen))
+                else:
+                    route, namespace, name = match
+                    seen.route = route.path
+                    answer = await self.dispatcher.api.serve(
+                        route, Incoming(query, headers, body or b"", namespace, name)
+                    )
+                    self.dispatcher.answered += 1
+                    if answer.stream is None:
+                        await self._reply(send, seen, answer)
+                    else:
+                        await respond(scope, receive, self._stamped(scope, send, seen), answer)
+            finally:
+                if counted:
+                    leave()
+                if scope["method"] not in _SAFE:
+                    self.wrote()
         finally:
             CURRENT.reset(token)
 
@@ -154,64 +209,6 @@ class Front:
             template = _TYPED.sub(r"{\1}", litestar_template)
             self._templates[litestar_template] = template
         return template
-
-    async def _request(
-        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, str], seen: Seen
-    ) -> None:
-        try:
-            raw_query = scope["query_string"]
-            query = parse_query(raw_query) if raw_query else {}
-        except ApiError as error:
-            self.observer.refused("bad_query")
-            await self._reply(send, seen, error_answer(error))
-            return
-        scope[QUERY_KEY] = query
-        if self.cors is not None and (origin := header(scope, b"origin")) is not None:
-            method = header(scope, b"access-control-request-method")
-            if scope["method"] == "OPTIONS" and method is not None:
-                asked = header(scope, b"access-control-request-headers")
-                await self._reply(send, seen, self.cors.preflight(origin, method, asked))
-                return
-            send = self.cors.wrap(send, origin)
-        try:
-            body = await self._read(receive) if self._announced(headers) else None
-        except Disconnected:
-            return
-        except ApiError as error:  # the rest of the body is not read: the connection closes
-            reason = "too_large" if isinstance(error, RequestEntityTooLarge) else "timeout"
-            self.observer.refused(reason)
-            await self._reply(send, seen, error_answer(error), _CLOSE)
-            return
-        in_flight = self.in_flight
-        try:
-            counted = in_flight.enter(scope["path"])
-        except Busy:
-            self.observer.refused("busy")
-            await self._reply(send, seen, BUSY)
-            return
-        if counted:
-            scope[LEAVE_KEY] = leave = in_flight.leaving()
-        try:
-            match = self.dispatcher.match(scope["method"], scope["path"]) if self.fast else None
-            if match is None:
-                replay = receive if body is None else _replay(body, receive)
-                await self.framework(scope, replay, self._stamped(scope, send, seen))
-            else:
-                route, namespace, name = match
-                seen.route = route.path
-                answer = await self.dispatcher.api.serve(
-                    route, Incoming(query, headers, body or b"", namespace, name)
-                )
-                self.dispatcher.answered += 1
-                if answer.stream is None:
-                    await self._reply(send, seen, answer)
-                else:
-                    await respond(scope, receive, self._stamped(scope, send, seen), answer)
-        finally:
-            if counted:
-                leave()
-            if scope["method"] not in _SAFE:
-                self.wrote()
 
     def _announced(self, headers: dict[bytes, str]) -> bool:
         """Whether the request announces a body (HTTP/1.1: a length or chunked transfer); 413

@@ -9,8 +9,12 @@ here a GET's key joins a queue instead, and a reader takes every key queued by t
 through its unique live index) and hands each request its row. Measured in-process with 16
 concurrent GETs: 20 µs of worker CPU per read alone, 7 µs coalesced (docs/performance.md).
 
-At most ``readers`` readers run at once, so GETs never hold more connections than that; with
-nothing queued none runs, and a lone GET is a batch of one (a task is started for it).
+A reader waits one turn of the event loop before it takes a batch that is not full: the
+requests whose bytes arrived in the same poll of the sockets join it. At 16 connections that
+took the keys per statement from about 4 to about 20 and PostgreSQL's CPU per GET from ~30 µs
+to ~9 µs, for one loop turn of latency. At most ``readers`` readers run at once, so GETs never
+hold more connections than that; with nothing queued none runs, and a lone GET is a batch of
+one (a task is started for it).
 
 Why it answers what a statement of its own would: a key is read by a statement that starts
 after its request queued it, so the read sees every write acknowledged before the request
@@ -63,6 +67,8 @@ class Coalescer:
         queue = self._queue
         try:
             while queue:
+                if len(queue) < self.max_batch:
+                    await asyncio.sleep(0)  # one turn of the loop: the requests it reads join
                 batch = queue[: self.max_batch]
                 del queue[: self.max_batch]
                 await self._answer(batch)
