@@ -190,3 +190,21 @@ async def test_concurrent_gets_of_many_objects_answer_each_its_own(api: Api, app
         details={"kind": "Namespace", "name": api.namespace},
     )
     assert coalescer.batches - before < len(names) + 3  # some of them were read together
+
+
+async def test_a_reader_runs_in_no_request_s_context() -> None:
+    """A batch is no one request's: its log lines carry no request id (a fresh context)."""
+    from wegent.request_context import CURRENT, Seen
+
+    seen_by_reader: list[object] = []
+
+    async def read(columns: list[list[Any]]) -> list[tuple[int, str]]:
+        seen_by_reader.append(CURRENT.get())
+        return [(1, "value")]
+
+    token = CURRENT.set(Seen("request-1", "GET", "/x"))
+    try:
+        assert await Coalescer(read, readers=1).get(("a",)) == "value"
+    finally:
+        CURRENT.reset(token)
+    assert seen_by_reader == [None]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from contextvars import Context
 from typing import Any
 
 Key = tuple[Any, ...]
@@ -59,7 +60,8 @@ class Coalescer:
 
     def _start(self) -> None:
         self._running += 1
-        task = asyncio.ensure_future(self._run())
+        # In a context of its own: a batch is no one request's (log lines, request ids).
+        task = asyncio.get_running_loop().create_task(self._run(), context=Context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
