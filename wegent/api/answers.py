@@ -110,12 +110,18 @@ async def send_stream(
         stream.close()
 
 
-async def send_answer(send: Send, status: int, body: bytes, headers: Headers) -> None:
-    """Send a whole answer in two ASGI messages."""
-    start: Any = {
+def answer_messages(status: int, body: bytes, headers: Headers) -> tuple[Any, Any]:
+    """A whole answer's two ASGI messages: its head (with its length) and its body."""
+    start = {
         "type": "http.response.start",
         "status": status,
         "headers": [*headers, (b"content-length", str(len(body)).encode())],
     }
+    return start, {"type": "http.response.body", "body": body, "more_body": False}
+
+
+async def send_answer(send: Send, status: int, body: bytes, headers: Headers) -> None:
+    """Send a whole answer in two ASGI messages."""
+    start, rest = answer_messages(status, body, headers)
     await send(start)
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send(rest)

@@ -26,7 +26,7 @@ from typing import Any
 
 from litestar.types import ASGIApp
 
-from wegent.api.answers import LEAVE_KEY, Answer, Header, error_answer, respond
+from wegent.api.answers import LEAVE_KEY, Answer, Header, answer_messages, error_answer, respond
 from wegent.api.cors import Cors
 from wegent.api.dispatch import Dispatcher
 from wegent.api.limits import BUSY, Busy, InFlight
@@ -175,15 +175,10 @@ class Front:
         """Send a whole answer with its length and the request id; record it. (What this layer
         answers itself; the framework's answers and streams go through :meth:`_stamped`.)"""
         self.observer.answered(seen, given.status)
-        body = given.body
-        head = [
-            *given.headers,
-            *more,
-            (b"content-length", str(len(body)).encode()),
-            (REQUEST_ID_HEADER, seen.id.encode()),
-        ]
-        await send({"type": "http.response.start", "status": given.status, "headers": head})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        head = [*given.headers, *more, (REQUEST_ID_HEADER, seen.id.encode())]
+        start, rest = answer_messages(given.status, given.body, head)
+        await send(start)
+        await send(rest)
 
     def _stamped(self, scope: Scope, send: Send, seen: Seen) -> Send:
         """``send``, with the request id added to the answer's head, which is recorded."""

@@ -63,7 +63,7 @@ class InFlight:
 
 
 class Busy(Exception):
-    """The limit is reached; answer with :func:`refuse`."""
+    """The limit is reached; answer with :data:`BUSY`."""
 
 
 #: The refusal: 503 with ``Retry-After``, and the connection closes (see the module docstring).

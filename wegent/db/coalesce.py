@@ -25,7 +25,7 @@ its batch with the same error (after :meth:`Database.read`'s one retry).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import Context
 from typing import Any
 
@@ -99,7 +99,7 @@ class Coalescer:
                 if not future.done():
                     future.set_exception(exc)
             return
-        found: dict[Hashable, Any] = {position: value for position, value in rows}
+        found: dict[int, Any] = {position: value for position, value in rows}
         for position, (_, future) in enumerate(waiting, 1):
             if not future.done():
                 future.set_result(found.get(position))
