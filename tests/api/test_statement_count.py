@@ -111,8 +111,12 @@ async def test_a_list_page_is_one_statement(
     counted: Counted,
 ) -> None:
     _, counter, api, _ = counted
-    assert len(await count(counter, api.list("ghosts", params={"limit": "100"}))) == 1
-    assert len(await count(counter, api.list("ghosts", params={"labelSelector": "a=b"}))) == 1
+    for params in ({"limit": "100"}, {"labelSelector": "a=b"}):
+        # The first coalesced list on a connection also has asyncpg read its array types.
+        await api.list("ghosts", params=params)
+        statements = await count(counter, api.list("ghosts", params=params))
+        assert len(statements) == 1, statements
+        assert "unnest" in statements[0]  # coalesced (wegent.db.coalesce)
 
 
 async def test_create_without_references_is_one_statement(

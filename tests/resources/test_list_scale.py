@@ -20,7 +20,7 @@ from tests.conftest import make_settings
 from wegent.db.engine import Database
 from wegent.db.migrate import migrate
 from wegent.resources.selectors import parse_selector
-from wegent.resources.store import Statements, list_statement
+from wegent.resources.store import Statements, list_statement, many_pages, param_types
 
 FILL = """
 INSERT INTO kinds (uid, kind, namespace, name, labels, annotations, spec, status, refs,
@@ -38,6 +38,7 @@ INSERT INTO namespaces (name, personal, created_at)
 SELECT 'ns-' || i, false, now() FROM generate_series(0, $1 - 1) AS i ON CONFLICT DO NOTHING
 """
 PAGE = 100
+UID0 = "00000000-0000-0000-0000-000000000000"
 #: A table's ($1) indexes that no constraint owns, as the migrations made them (a unique index is
 #: one of them when no constraint declares it).
 SECONDARY_INDEXES = """
@@ -308,3 +309,51 @@ async def test_coalesced_gets_read_their_rows_through_the_live_index(
         live = [i for i in numbers if i % 50]  # every 50th row is in the trash
         assert round(table_rows) == len(live)  # EXPLAIN gives the rows per loop, rounded
         assert sorted(row[0] for row in found) == [k + 1 for k, i in enumerate(numbers) if i % 50]
+
+
+@pytest.mark.parametrize("plans", ["auto", "force_generic_plan"])
+async def test_coalesced_lists_read_each_page_through_the_namespace_index(
+    small_and_large: tuple[Database, Database], plans: str
+) -> None:
+    """A batch of 8 lists (``wegent.db.coalesce``), first and later pages of 8 namespaces,
+    reads about a page per list, through the index a list alone uses, with a million rows as
+    with a thousand, and with the plan a prepared statement may keep; each page is the page
+    a list alone reads, in its order."""
+    for db, spaces in ((small_and_large[0], 1), (small_and_large[1], 1_000)):
+        asked = [
+            statement(f"ns-{(k * 7) % spaces}", after=None if k % 2 else ("g-0000500", UID0))
+            for k in range(8)
+        ]
+        sql = many_pages(asked[0][0], param_types(asked[0][1]))
+        shapes = {many_pages(s, param_types(p)) for s, p in asked}
+        columns = [list(column) for column in zip(*(p for _, p in asked[::2]), strict=True)]
+        firsts = [list(column) for column in zip(*(p for _, p in asked[1::2]), strict=True)]
+        assert len(shapes) == 2  # with and without a continue token
+        async with db.pool.acquire() as conn:
+            await conn.execute(f"SET plan_cache_mode = {plans}")
+            try:
+                for batch_sql, batch, singles in (
+                    (sql, columns, asked[::2]),
+                    (many_pages(asked[1][0], param_types(asked[1][1])), firsts, asked[1::2]),
+                ):
+                    text = await conn.fetchval(
+                        f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {batch_sql}", *batch
+                    )
+                    pages = dict(list(row) for row in await conn.fetch(batch_sql, *batch))
+                    for i, (single_sql, params) in enumerate(singles, 1):
+                        alone = [row[0] for row in await conn.fetch(single_sql, *params)]
+                        assert (pages[i] or []) == alone  # same rows, same order
+                    assert sum(len(page or []) for page in pages.values()) > PAGE, db
+                    plan: dict[str, Any] = msgspec.json.decode(text)[0]["Plan"]
+                    types = {n["Node Type"] for n in nodes(plan)}
+                    assert "Seq Scan" not in types and "Sort" not in types, types
+                    if db is small_and_large[1]:
+                        assert any(n.get("Index Name") == "kinds_live_name" for n in nodes(plan))
+                    table_rows = sum(
+                        n["Actual Rows"] * n.get("Actual Loops", 1)
+                        for n in nodes(plan)
+                        if "Index" in n["Node Type"]
+                    )
+                    assert table_rows <= len(singles) * (PAGE + 2), table_rows
+            finally:
+                await conn.execute("RESET plan_cache_mode")

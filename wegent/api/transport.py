@@ -12,6 +12,9 @@ uvicorn's httptools protocol unchanged.
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from wegent.api.errors import status_body
@@ -34,8 +37,65 @@ class HeadersTooLarge(Exception):
     """Raised in a parser callback to stop parsing; answered with 431."""
 
 
+class Corked:
+    """A connection's transport whose writes are sent together: uvicorn writes an answer's
+    head and its body apart, two system calls and two packets, and the client wakes for each.
+    A write is held until the next write (then both go in one ``writelines``) or the end of
+    this turn of the event loop, whichever comes first; closing sends what is held first."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = bytes(data) if type(data) is not bytes else data
+            self._loop.call_soon(self.flush)
+        else:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.writelines((held, data))
+
+    def flush(self) -> None:
+        """Send what is held; dropped if the connection has closed meanwhile (nobody to read
+        it, and uvloop refuses writes to a closed transport)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.flush()
+        self._transport.set_protocol(protocol)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with the limits of the module docstring."""
+    """uvicorn's httptools protocol with the limits of the module docstring, on a
+    :class:`Corked` transport."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(Corked(transport))  # type: ignore[arg-type]
 
     _head_bytes = 0
     _head_fields = 0

@@ -1,5 +1,6 @@
-"""Reads of single objects by key, coalesced: one statement per round trip for every read
-waiting at that moment.
+"""Reads by key, coalesced: one statement per round trip for every read waiting at that
+moment. GETs of single objects (their key: kind, namespace, name) and list pages (their key:
+the page statement's parameters; ``wegent.resources.store.many_pages``) go through here.
 
 A GET of one object is one indexed row, but each statement costs the worker a round trip of
 asyncpg work (bind, execute, a future, the rows) of about 15 µs, most of a GET's CPU once
@@ -15,6 +16,11 @@ took the keys per statement from about 4 to about 20 and PostgreSQL's CPU per GE
 to ~9 µs, for one loop turn of latency. At most ``readers`` readers run at once, so GETs never
 hold more connections than that; with nothing queued none runs, and a lone GET is a batch of
 one (a task is started for it).
+
+List pages are coalesced the same way, one coalescer per page statement (the keys are its
+parameters, the value a page's bodies): a page costs PostgreSQL and asyncpg far more than a
+GET, so their batches are smaller (``wegent.resources.crd.LISTS_PER_BATCH``): a reader that
+took every waiting list would leave the worker idle while PostgreSQL reads them.
 
 Why it answers what a statement of its own would: a key is read by a statement that starts
 after its request queued it, so the read sees every write acknowledged before the request

@@ -40,6 +40,10 @@ def current_engine() -> PostgresEngine | None:
     return _current_engine
 
 
+#: Statements with a coalescer of their own (see :meth:`Database.coalesced`).
+MAX_COALESCED = 256
+
+
 class DatabaseUnavailable(Exception):
     """The database could not be reached; the message is one line for an operator."""
 
@@ -144,16 +148,20 @@ class Database:
         answered 503): an exhausted pool refuses instead of queueing forever."""
         return self.pool.acquire(self.settings.pool_acquire_timeout_s)
 
-    def coalesced(self, sql: str) -> Coalescer:
+    def coalesced(self, sql: str, *, max_batch: int = 64) -> Coalescer:
         """The coalescer of a statement reading rows by key (``wegent.db.coalesce``): its
-        readers hold at most a quarter of the pool."""
+        readers hold at most a quarter of the pool. One per statement, for the first
+        :data:`MAX_COALESCED` statements; past them (list statements vary with selectors and
+        filters), a fresh one per call: still correct, a batch of one."""
         coalescer = self._coalescers.get(sql)
         if coalescer is None:
             coalescer = Coalescer(
                 lambda columns: self.read(sql, *columns),
                 readers=self.settings.pool_max_size // 4,
+                max_batch=max_batch,
             )
-            self._coalescers[sql] = coalescer
+            if len(self._coalescers) < MAX_COALESCED:
+                self._coalescers[sql] = coalescer
         return coalescer
 
     async def read(self, sql: str, *params: Any) -> list[asyncpg.Record]:

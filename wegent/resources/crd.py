@@ -40,7 +40,14 @@ from wegent.resources.patching import Patch
 from wegent.resources.references import Reference, References, ref_key, references_of
 from wegent.resources.secrets import SecretBox, open_spec, seal_spec
 from wegent.resources.selectors import parse_selector
-from wegent.resources.store import Statements, list_statement, wire_list
+from wegent.resources.store import (
+    Statements,
+    batchable,
+    list_statement,
+    many_pages,
+    param_types,
+    wire_list,
+)
 from wegent.watch.changes import Interest
 
 if TYPE_CHECKING:
@@ -57,6 +64,12 @@ OPTIMISTIC_PATCHES = 2
 
 #: Names made from ``metadata.generateName`` that are taken are made again, this many times.
 GENERATE_NAME_ATTEMPTS = 8
+#: Lists read together in one statement at most (``wegent.db.coalesce``). Not more: while a
+#: batch is read the worker waits for it, and a batch of every waiting list leaves it idle
+#: (measured at 16 connections: 8 per batch served ~30 % more lists a second than 16, and
+#: 4 fewer). Each page is at most the list byte budget; how many answers a worker holds at
+#: once is bounded by the in-flight limit, batched or not.
+LISTS_PER_BATCH = 8
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' (no vowels: no words)
 
 
@@ -196,6 +209,7 @@ class CRDService(Generic[SpecT]):
         after = self._pager.decode(query.continue_token, scope) if query.continue_token else None
         filters = [(column, "=", value) for column, value in query.filters] + list(fields.terms)
         version = await self.deps.list_version()  # before the rows: see Hub.list_version
+        rows: list[asyncpg.Record] = []
         for quick in (True, False):  # the second only when a page holds a large object
             sql, params = list_statement(
                 self.info.table,
@@ -210,22 +224,27 @@ class CRDService(Generic[SpecT]):
                 revealed=reveal,
                 quick=quick,
             )
-            rows = await self._db.read(sql, *params)
-            page = rows[: query.limit]
-            # The body by position: the hot loop of every list. (A list's resourceVersion is
-            # the watch's watermark, so the rows carry nothing else.)
-            items: list[bytes | None] = [row[0] for row in page]
+            # The page's bodies, the page and one more row. (A list's resourceVersion is the
+            # watch's watermark, so the rows carry nothing else.)
+            bodies: list[bytes | None]
+            if quick and not reveal and batchable(params):  # most lists: coalesced
+                statement = many_pages(sql, param_types(params))
+                found = self._db.coalesced(statement, max_batch=LISTS_PER_BATCH)
+                bodies = await found.get(tuple(params)) or []
+            else:
+                rows = await self._db.read(sql, *params)
+                bodies = [row[0] for row in rows]
+            items = bodies[: query.limit]
             if not quick or None not in items:
                 break
         if None in items:  # the page's byte budget ends before this row
-            page = page[: items.index(None)]
-            items = items[: len(page)]
-        if reveal:
-            items = [self._revealed(row) for row in page]
+            items = items[: items.index(None)]
         token = None
-        if len(page) < len(rows):  # more rows follow the page
-            key = msgspec.json.decode(rows[len(page) - 1]["body"], type=_Key).metadata
+        if len(items) < len(bodies):  # more rows follow the page
+            key = msgspec.json.decode(cast(bytes, bodies[len(items) - 1]), type=_Key).metadata
             token = self._pager.encode(scope, key.name, key.uid)
+        if reveal:
+            items = [self._revealed(row) for row in rows[: len(items)]]
         return wire_list(self.kind, cast(list[bytes], items), token, version)
 
     async def interest(self, caller: Caller, query: ListQuery) -> Interest:

@@ -12,6 +12,9 @@ here: the watch's ordering proof needs it taken after the transaction id (docs/w
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,6 +183,41 @@ def list_statement(
             f"WHERE upto - octet_length(body) <= ${len(params)} OR n <= 2"
         )
     return sql, params
+
+
+def batchable(params: Sequence[Any]) -> bool:
+    """Whether :func:`many_pages` can read this statement's pages: every parameter is one
+    text or number (a list of several namespaces binds an array, and is read alone)."""
+    return all(type(param) is str or type(param) is int for param in params)
+
+
+@functools.lru_cache(maxsize=256)
+def many_pages(sql: str, types: tuple[str, ...]) -> str:
+    """The statement reading, in one round trip, the page ``sql`` reads for each of several
+    parameter sets (coalesced lists, ``wegent.db.coalesce``).
+
+    ``$k`` of ``sql`` is bound to the ``k``-th array (of SQL type ``types[k-1]``), one element
+    per list; each row is a list's 1-based position and its page's bodies, as an array in the
+    page's order (the aggregate takes its input in the order the page's ``ORDER BY ... LIMIT``
+    gives it: one subquery, no parallel plan, nothing to reorder), null for an empty page.
+    Each page is the subquery a list alone runs, with the same indexes (tests check its plans
+    on a million rows).
+    """
+    arrays = ", ".join(f"${k}::{type_}[]" for k, type_ in enumerate(types, 1))
+    columns = ", ".join(f"p{k}" for k in range(1, len(types) + 1))
+    page = _PARAM.sub(r"q.p\1", sql)
+    return (
+        f"SELECT q.i, (SELECT array_agg(body) FROM ({page}) page) "
+        f"FROM unnest({arrays}) WITH ORDINALITY AS q({columns}, i)"
+    )
+
+
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def param_types(params: Sequence[Any]) -> tuple[str, ...]:
+    """The SQL types :func:`many_pages` binds a :func:`batchable` statement's parameters as."""
+    return tuple("bigint" if type(param) is int else "text" for param in params)
 
 
 def whole_list_statement(
