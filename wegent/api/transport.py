@@ -1,4 +1,5 @@
-"""Limits on the request head that uvicorn's HTTP parser does not have (API.md §13).
+"""The HTTP protocol ``wegent serve`` runs: uvicorn's httptools protocol with limits on the
+request head that its parser does not have (API.md §13), writing each answer in one piece.
 
 httptools keeps a header line in memory until it ends, so one 32 MiB line, or a dozen
 unfinished ones on a dozen connections, took hundreds of MiB. Here a request head is at most
@@ -6,8 +7,9 @@ unfinished ones on a dozen connections, took hundreds of MiB. Here a request hea
 the answer is 431 and the connection closes. While the head is still arriving, bytes are
 counted as they are received, so an unfinished line cannot grow past the limit either.
 
-``wegent serve`` runs uvicorn with this protocol (its ``http`` setting); everything else is
-uvicorn's httptools protocol unchanged.
+Its transport is :class:`Corked`: uvicorn writes an answer's head and body apart, and they
+leave together. ``wegent serve`` runs uvicorn with this protocol (its ``http`` setting);
+everything else is uvicorn's httptools protocol unchanged.
 """
 
 from __future__ import annotations
@@ -94,14 +96,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of the module docstring, on a
     :class:`Corked` transport."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(Corked(transport))  # type: ignore[arg-type]
-
     _head_bytes = 0
     _head_fields = 0
     _head_received = 0
     _in_head = True
     _too_large = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(Corked(transport))  # type: ignore[arg-type]
 
     def on_message_begin(self) -> None:
         self._head_bytes = self._head_fields = self._head_received = 0
