@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import httpx
 import pytest
@@ -124,3 +126,48 @@ def test_a_change_is_checked_only_against_the_interests_it_can_concern() -> None
     assert filed.remove(team_ab, watch)
     assert not filed.remove(team_ab, watch)
     assert filed.concerned(change({"team": "b"}, None)) == {everything}
+
+
+async def test_a_hub_notifies_only_when_another_process_has_a_hub(
+    app: Litestar, client: httpx.AsyncClient, alice: Account, database_url: str
+) -> None:
+    """A NOTIFY is a transaction with a commit to flush: a hub alone on its database (one
+    worker) sends none; once another process's hub is connected, its writes are notified."""
+    hub = app.state.services.watch
+    heard: list[int] = []
+    notified = asyncio.Event()
+
+    def hear(_conn: object, pid: int, _channel: str, _payload: str) -> None:
+        heard.append(pid)
+        notified.set()
+
+    listener = await asyncpg.connect(database_url)  # not a hub: it does not count
+    other: asyncpg.Connection | None = None
+    try:
+        await listener.add_listener(hub_module.CHANNEL, hear)
+        hubs = await listener.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = $1",
+            hub_module.APPLICATION,
+        )
+        assert hubs == 1  # the app's own
+        path = f"/api/v1/namespaces/{alice.username}/ghosts"
+        created = await client.post(path, json=ghost("alone"), headers=alice.headers)
+        assert created.status_code == 201, created.text
+        await hub.settle()
+        await asyncio.sleep(0.3)
+        assert heard == []
+
+        other = await asyncpg.connect(
+            database_url, server_settings={"application_name": hub_module.APPLICATION}
+        )
+        await other.add_listener(hub_module.CHANNEL, lambda *_: None)
+        created = await client.post(path, json=ghost("heard"), headers=alice.headers)
+        assert created.status_code == 201, created.text
+        async with asyncio.timeout(10):
+            await notified.wait()
+        assert set(heard) == {hub._pid}
+    finally:
+        await listener.close()
+        if other is not None:
+            await other.close()

@@ -185,6 +185,20 @@ class Database:
                     await pool.release(conn)
         raise AssertionError("unreachable")
 
+    async def write(self, sql: str, *params: Any) -> list[asyncpg.Record]:
+        """One statement that writes, on a pooled connection (prepared once per connection),
+        never retried: if the connection fails, whether it committed is unknown."""
+        pool, wait_s = self.pool, self.settings.pool_acquire_timeout_s
+        conn = pool.take_idle() or await pool.take(wait_s)
+        try:
+            return await pool.fetch(conn, sql, *params)
+        except Exception:
+            pool.forget_prepared(conn, sql)
+            raise
+        finally:
+            if not pool.give_back(conn):
+                await pool.release(conn)
+
     async def ping(self) -> bool:
         """True when the database answers a trivial query within the connect timeout."""
         try:

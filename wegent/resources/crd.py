@@ -4,7 +4,8 @@ What differs between kinds is data on their registry entry (``wegent.resources.r
 the fields that reference other objects, where the spec holds secrets, the list filters. A
 kind with rules of its own subclasses this (Task: its lifecycle). Every write is one
 transaction of at most: the reference check (one query) and the write (one statement);
-uniqueness and preconditions come from the database.
+uniqueness and preconditions come from the database. Concurrent creates that need only their
+INSERT share one statement (``CRDService._insert_many``, docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncpg
 import msgspec
 
 from wegent.auth.access import Access, Principal
+from wegent.db.coalesce import Coalescer
 from wegent.db.engine import Database
 from wegent.errors import (
     AlreadyExists,
@@ -70,7 +72,16 @@ GENERATE_NAME_ATTEMPTS = 8
 #: 4 fewer). Each page is at most the list byte budget; how many answers a worker holds at
 #: once is bounded by the in-flight limit, batched or not.
 LISTS_PER_BATCH = 8
+#: At most this many creates per coalesced INSERT (``CRDService._insert_many``).
+INSERTS_PER_BATCH = 32
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' (no vowels: no words)
+
+
+def _refused(exc: Exception, namespace: str) -> Exception:
+    """What a create refused by the database answers (as ``CRDService._insert`` does)."""
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):  # no such namespace (or it is going)
+        return namespace_not_found(namespace)
+    return exc
 
 
 def generate_name(prefix: str) -> str:
@@ -169,6 +180,16 @@ class CRDService(Generic[SpecT]):
         self._pager = deps.pager
         self._input: type[ResourceInput[Any]] = input_type(info.kind)
         self._objects = deps.db.coalesced(self.sql.get_many)  # GETs (wegent.db.coalesce)
+        # Creates that need nothing but their INSERT (no reference, no secret to seal, no
+        # exclusive field, not a dry run, not in a batch's transaction) are inserted together:
+        # one statement, one commit for every such create waiting at that moment.
+        self._inserts: Coalescer | None = None
+        if not (info.secrets or info.exclusive):
+            self._inserts = Coalescer(
+                self._insert_many,
+                readers=deps.db.settings.pool_max_size // 4,
+                max_batch=INSERTS_PER_BATCH,
+            )
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -287,20 +308,29 @@ class CRDService(Generic[SpecT]):
     ) -> bytes:
         name = self._check_envelope(caller, body, path_name=None)
         generated = body.metadata.name is None  # from metadata.generateName
-        for _ in range(GENERATE_NAME_ATTEMPTS if generated else 1):
-            async with self._exclusive(caller, name), self._connection(conn) as db:
-                row = await self._insert(db, caller, name, body, dry_run=dry_run)
-            if row is not None:
-                break
-            if generated:
-                name = generate_name(body.metadata.generateName or "")
-        if row is None:
+        references = self.references(body.spec)
+        answer: bytes | None = None
+        together = self._inserts is not None and conn is None
+        if together and not (dry_run or references or generated):
+            answer = await self._insert_together(caller, name, body)
+        else:
+            for _ in range(GENERATE_NAME_ATTEMPTS if generated else 1):
+                async with self._exclusive(caller, name), self._connection(conn) as db:
+                    row = await self._insert(
+                        db, caller, name, body, references=references, dry_run=dry_run
+                    )
+                if row is not None:
+                    answer = row["body"]
+                    break
+                if generated:
+                    name = generate_name(body.metadata.generateName or "")
+        if answer is None:
             raise AlreadyExists(
                 f'{self.kind} "{name}" already exists in namespace "{caller.namespace}"',
                 kind=self.kind,
                 name=name,
             )
-        return row["body"]  # type: ignore[no-any-return]
+        return answer
 
     async def replace(
         self, caller: Caller, name: str, body: ResourceInput[Any], *, dry_run: bool
@@ -334,7 +364,11 @@ class CRDService(Generic[SpecT]):
                     return str(self._replaced(caller, name, row)["outcome"])
                 if precondition is not None:
                     raise self._not_found(name, caller.namespace)
-                if await self._insert(db, caller, name, body, dry_run=dry_run) is not None:
+                references = self.references(body.spec)
+                inserted = await self._insert(
+                    db, caller, name, body, references=references, dry_run=dry_run
+                )
+                if inserted is not None:
                     return "created"
         raise self._conflict(name)
 
@@ -371,10 +405,16 @@ class CRDService(Generic[SpecT]):
         return self._db.acquire()
 
     async def _insert(
-        self, conn: Any, caller: Caller, name: str, body: ResourceInput[Any], *, dry_run: bool
+        self,
+        conn: Any,
+        caller: Caller,
+        name: str,
+        body: ResourceInput[Any],
+        *,
+        references: list[Reference],
+        dry_run: bool,
     ) -> asyncpg.Record | None:
         """INSERT … ON CONFLICT DO NOTHING: None when a live object has the name."""
-        references = self.references(body.spec)
         async with unit(conn, needed=bool(references), dry_run=dry_run):
             keys = await self._resolve(conn, caller, name, references)
             spec, shown = await self.stored_spec(conn, caller, name, body.spec)
@@ -396,6 +436,75 @@ class CRDService(Generic[SpecT]):
             except asyncpg.ForeignKeyViolationError:  # no such namespace (or it is going)
                 raise namespace_not_found(caller.namespace) from None
         return row
+
+    async def _insert_together(
+        self, caller: Caller, name: str, body: ResourceInput[Any]
+    ) -> bytes | None:
+        """``_insert`` through the kind's insert coalescer: the answered object, or None when
+        a live object has the name."""
+        meta = body.metadata
+        spec, shown = await self.stored_spec(None, caller, name, body.spec)
+        assert self._inserts is not None
+        answer = await self._inserts.get(
+            (
+                caller.namespace,
+                name,
+                meta.displayName,
+                _json.encode(meta.labels).decode(),
+                _json.encode(meta.annotations).decode(),
+                spec,
+                shown,
+                self.initial_status(),
+                "[]",
+                caller.principal.username,
+            )
+        )
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    async def _insert_many(self, columns: list[list[Any]]) -> list[tuple[int, Any]]:
+        """Insert the objects given column by column (see ``__init__``) with one statement;
+        answer (1-based position, answered object) for each one inserted. When the statement
+        fails, which of them made it fail is not known: each is then inserted alone, and
+        answers its own outcome or error (an exception as its value)."""
+        try:
+            rows = await self._db.write(self.sql.insert_many, self.kind, *columns)
+        except asyncpg.PostgresError as exc:
+            if len(columns[0]) == 1:
+                return [(1, _refused(exc, columns[0][0]))]
+            return [
+                (position, await self._insert_alone(values))
+                for position, values in enumerate(zip(*columns, strict=True), 1)
+            ]
+        inserted = {(row[0], row[1]): row[2] for row in rows}
+        answered = []
+        for position, key in enumerate(zip(columns[0], columns[1], strict=True), 1):
+            body = inserted.pop(key, None)  # a name given twice: the first one has it
+            if body is not None:
+                answered.append((position, body))
+        return answered
+
+    async def _insert_alone(self, values: tuple[Any, ...]) -> bytes | Exception | None:
+        namespace, name, display, labels, annotations, spec, shown, status, refs, by = values
+        try:
+            rows = await self._db.write(
+                self.sql.insert,
+                self.kind,
+                namespace,
+                name,
+                display,
+                labels,
+                annotations,
+                spec,
+                shown,
+                status,
+                refs,
+                by,
+            )
+        except asyncpg.PostgresError as exc:
+            return _refused(exc, namespace)
+        return rows[0]["body"] if rows else None
 
     async def _replace(
         self,
@@ -726,13 +835,15 @@ class CRDService(Generic[SpecT]):
         """Refuse a replace this kind does not allow now (422); references are resolved."""
 
     async def stored_spec(
-        self, conn: asyncpg.Connection, caller: Caller, name: str, spec: SpecT
+        self, conn: asyncpg.Connection | None, caller: Caller, name: str, spec: SpecT
     ) -> tuple[str, str | None]:
         """The spec as stored (JSON text): secrets sealed, "***" keeping the stored value; and
-        the spec as answered when it differs (secrets masked), else None."""
+        the spec as answered when it differs (secrets masked), else None. Only a kind with
+        secrets reads (the stored value) and needs ``conn``."""
         secrets = self.info.secrets
         if secrets is None:
             return _json.encode(spec).decode(), None
+        assert conn is not None
         stored_text = await conn.fetchval(self.sql.stored_spec, self.kind, caller.namespace, name)
         stored = msgspec.json.decode(stored_text) if stored_text else None
         sealed = seal_spec(

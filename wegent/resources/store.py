@@ -34,6 +34,7 @@ class Statements:
     get_for_update: str
     stored_spec: str
     insert: str
+    insert_many: str
     replace: str
     lock_live: str
     lock_namespace: str
@@ -70,6 +71,21 @@ class Statements:
                 "1, $11, $11, now(), now()) "
                 "ON CONFLICT (kind, namespace, name) WHERE deleted_at IS NULL DO NOTHING "
                 "RETURNING body"
+            ),
+            # ``insert`` for many objects of one kind at once (``wegent.resources.crd``,
+            # creates coalesced): the same columns and values, one row per array position.
+            insert_many=(
+                f"INSERT INTO {table} (uid, kind, namespace, name, display_name, labels, "
+                "annotations, spec, shown_spec, status, refs, generation, "
+                "created_by, updated_by, created_at, updated_at) SELECT gen_random_uuid(), $1, "
+                "k.namespace, k.name, k.display_name, k.labels::jsonb, k.annotations::jsonb, "
+                "k.spec::jsonb, k.shown::jsonb, k.status::jsonb, k.refs::jsonb, 1, k.by, k.by, "
+                "now(), now() FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], "
+                "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) "
+                "WITH ORDINALITY AS k(namespace, name, display_name, labels, annotations, spec, "
+                "shown, status, refs, by, i) ORDER BY k.i "
+                "ON CONFLICT (kind, namespace, name) WHERE deleted_at IS NULL DO NOTHING "
+                "RETURNING namespace, name, body"
             ),
             # One statement: lock the live row, refuse a stale precondition, skip a no-op,
             # otherwise write. ``outcome`` tells which; generation moves only with the spec.

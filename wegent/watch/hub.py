@@ -4,7 +4,8 @@ One dedicated connection (never a pooled one) per process does all of the watch'
 work: it ``LISTEN``s on ``wegent_watch``, and *polls*: read the sequence's ``last_value``, take a
 snapshot, move the watermark (``wegent.watch.watermark``), read the log's new rows up to it and
 offer each to the watches of its kind. A poll runs when a notification arrives, when this
-process has just answered a write (it then also ``NOTIFY``s the other processes), every
+process has just answered a write (it then also ``NOTIFY``s the other processes, if the poll
+saw another hub connected: a ``NOTIFY`` is a transaction with a commit to flush), every
 :data:`BUSY_POLL_S` while the watermark waits for running transactions, and every
 :data:`IDLE_POLL_S` otherwise (writes by processes that do not notify, such as the CLI).
 
@@ -53,12 +54,15 @@ READY_WITHIN_S = 10.0  # at start
 RECONNECT_WAIT_S = 3.0  # a watch waits this long for a reconnecting hub, then 503
 LAST_VALUE = "SELECT last_value FROM resource_version_seq"
 # The transactions of this database that hold a transaction id now (see
-# wegent.watch.watermark): every backend's, and prepared ones (which have no backend).
+# wegent.watch.watermark): every backend's, and prepared ones (which have no backend); and
+# whether another process's hub is connected (only then is a NOTIFY worth its commit).
 STATE = (
     "SELECT ARRAY(SELECT backend_xid::text::bigint FROM pg_stat_activity "
     "WHERE datname = current_database() AND backend_xid IS NOT NULL "
     "UNION ALL SELECT transaction::text::bigint FROM pg_prepared_xacts "
-    "WHERE database = current_database()), horizon, access FROM watch_state"
+    "WHERE database = current_database()), horizon, access, "
+    "EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+    f"AND application_name = '{APPLICATION}' AND pid <> pg_backend_pid()) FROM watch_state"
 )
 # The oldest changes, once below the watermark and older than the retention, go; the
 # horizon moves to the highest one that went, in the same statement.
@@ -101,6 +105,7 @@ class Hub:
         self._ready = asyncio.Event()
         self._wake = asyncio.Event()
         self._wrote = False  # this process answered a write since the last poll
+        self._others = True  # another process's hub listens (as of the last poll)
         # By (kind, namespace), None for a watch across namespaces: a change is offered only
         # to the watches of its kind and namespace, and to those across namespaces.
         # Within a key, watches that show the same things share one Interest, which is
@@ -253,7 +258,7 @@ class Hub:
                 while True:
                     wrote, self._wrote = self._wrote, False
                     await self._poll()
-                    if wrote:  # after the poll: it is for the other processes
+                    if wrote and self._others:  # after the poll: it is for them
                         await self._notify()
                     await self._sleep()
             except LOST as exc:
@@ -316,7 +321,7 @@ class Hub:
         assert conn is not None
         async with self._lock:
             last = await conn.fetchval(LAST_VALUE)  # first: the proof needs M before S
-            running, horizon, access = await conn.fetchrow(STATE)
+            running, horizon, access, self._others = await conn.fetchrow(STATE)
         settled = self._watermark.advance(last, frozenset(running))
         self._report_held()
         if not self._ready.is_set():

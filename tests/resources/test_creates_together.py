@@ -1,0 +1,121 @@
+"""Creates inserted together (``CRDService._insert_many``): concurrent creates that need nothing
+but their INSERT share one statement and one commit, and each answers what it would alone."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from litestar import Litestar
+
+from tests.helpers import register, status_body
+from tests.resources.api import Api, ghost
+from wegent.errors import NotFound
+
+
+@pytest.fixture
+async def api(client: httpx.AsyncClient) -> Api:
+    account = await register(client)
+    return Api(client, account, account.username, "B")
+
+
+def ghosts_of(app: Litestar) -> Any:
+    return app.state.services.resources["Ghost"]
+
+
+def row(namespace: str, name: str, prompt: str, by: str) -> tuple[Any, ...]:
+    """One create's values as ``_insert_together`` queues them."""
+    spec = f'{{"systemPrompt":"{prompt}"}}'
+    status = '{"state":"Available","message":null}'
+    return (namespace, name, None, "{}", "{}", spec, None, status, "[]", by)
+
+
+def columns(*rows: tuple[Any, ...]) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def test_concurrent_creates_share_statements_and_each_answers_its_own_object(
+    api: Api, app: Litestar
+) -> None:
+    inserts = ghosts_of(app)._inserts
+    batches, keys = inserts.batches, inserts.keys
+    names = [f"t-{i:02d}" for i in range(24)]
+    answers = await asyncio.gather(
+        *(api.create("ghosts", ghost(name, f"prompt {name}")) for name in names)
+    )
+    assert [answer.status_code for answer in answers] == [201] * len(names)
+    for name, answer in zip(names, answers, strict=True):
+        created = answer.json()
+        assert (created["metadata"]["name"], created["spec"]) == (
+            name,
+            {"systemPrompt": f"prompt {name}"},
+        )
+        assert answer.content == (await api.get("ghosts", name)).content  # what was stored
+    metadata = [answer.json()["metadata"] for answer in answers]
+    assert len({meta["uid"] for meta in metadata}) == len(names)
+    assert len({meta["resourceVersion"] for meta in metadata}) == len(names)
+    assert inserts.keys - keys == len(names)
+    assert inserts.batches - batches < len(names)  # some of them were inserted together
+
+
+async def test_a_name_given_twice_in_one_statement_is_created_once(
+    api: Api, app: Litestar, conn: asyncpg.Connection
+) -> None:
+    ns, by = api.namespace, api.account.username
+    answered = await ghosts_of(app)._insert_many(
+        columns(row(ns, "twice", "first", by), row(ns, "once", "x", by), row(ns, "twice", "2", by))
+    )
+    assert [position for position, _ in answered] == [1, 2]  # the third is taken: None
+    stored = await api.get("ghosts", "twice")
+    assert stored.json()["spec"] == {"systemPrompt": "first"}
+    assert answered[0][1] == stored.content
+    count = "SELECT count(*) FROM kinds WHERE namespace = $1 AND name = $2"
+    assert await conn.fetchval(count, ns, "twice") == 1
+
+    again = await asyncio.gather(
+        api.create("ghosts", ghost("twice")), api.create("ghosts", ghost("new"))
+    )
+    assert [answer.status_code for answer in again] == [409, 201]
+    assert again[0].json() == status_body(
+        409,
+        "AlreadyExists",
+        f'Ghost "twice" already exists in namespace "{ns}"',
+        details={"name": "twice", "kind": "Ghost"},
+    )
+
+
+async def test_a_statement_that_fails_is_retried_one_create_at_a_time(
+    api: Api, app: Litestar, conn: asyncpg.Connection
+) -> None:
+    """A create into a namespace that is gone fails the statement of all of them: each is then
+    inserted alone, so only that one fails (404), and nothing of the failed statement stays."""
+    ns, by = api.namespace, api.account.username
+    answered = dict(
+        await ghosts_of(app)._insert_many(
+            columns(
+                row(ns, "kept-1", "a", by),
+                row("gone-ns", "lost", "b", by),
+                row(ns, "kept-2", "c", by),
+            )
+        )
+    )
+    assert sorted(answered) == [1, 2, 3]
+    missing = answered[2]
+    assert isinstance(missing, NotFound)
+    assert str(missing) == 'namespace "gone-ns" not found'
+    for position, name in ((1, "kept-1"), (3, "kept-2")):
+        assert answered[position] == (await api.get("ghosts", name)).content
+    assert await conn.fetchval("SELECT count(*) FROM kinds WHERE namespace = 'gone-ns'") == 0
+
+
+async def test_a_lone_create_refused_by_the_database_answers_as_alone(
+    api: Api, app: Litestar
+) -> None:
+    answered = await ghosts_of(app)._insert_many(
+        columns(row("gone-ns", "lost", "b", api.account.username))
+    )
+    ((position, refused),) = answered
+    assert position == 1 and isinstance(refused, NotFound)
