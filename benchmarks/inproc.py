@@ -7,7 +7,7 @@ the Python side cheaper?" in seconds and with far less noise than a wrk run — 
 tool; the targets are judged by ``run.py`` only. Reads (get, list) are also measured against
 the stored-bytes ceiling (``ceiling.py``, ``CEILING_MODE=stored``).
 
-    python benchmarks/inproc.py [--ops get,list,create_ghost,replace] [--requests 4000]
+    python benchmarks/inproc.py [--ops get,list,create_ghost,create_bot,replace] [--requests 4000]
 
 ``get_c`` and ``list_c`` are GET one and list through family C's paths
 (``/apis/agent.wecode.io/v1/namespaces/...``), with the same answers as ``get`` and ``list``.
@@ -128,6 +128,10 @@ class Op:
             status, _ = await call(
                 self.app, "POST", f"{self.base}/ghosts", ghost(name, "x"), self.token
             )
+        elif op == "create_bot":
+            name = f"b-{os.getpid()}-{id(self) % 10000}-{n}"
+            body = json.dumps(run.bot(name)).encode()
+            status, _ = await call(self.app, "POST", f"{self.base}/bots", body, self.token)
         elif op == "replace":
             name = f"seed-{n % 100:04d}"
             status, _ = await call(
@@ -203,6 +207,15 @@ async def main(args: argparse.Namespace) -> None:
         status, body = await call(service, "POST", "/api/v1/auth/login", register)
         token = json.loads(body)["access_token"]
         base = f"/api/v1/namespaces/{USER}"
+        model = {
+            "kind": "Model",
+            "metadata": {"name": run.MODEL},
+            "spec": {"modelConfig": {"env": {"model": "claude", "base_url": "http://127.0.0.1"}}},
+        }
+        status, body = await call(
+            service, "POST", f"{base}/models", json.dumps(model).encode(), token
+        )
+        assert status == 201, body
         for i in range(101):
             status, body = await call(
                 service, "POST", f"{base}/ghosts", ghost(f"seed-{i:04d}", "s"), token

@@ -563,9 +563,13 @@ def combine(runs: list[dict[str, Any]]) -> WrkResult:
     )
 
 
-# Before each measurement: merge the GIN indexes' pending lists (fastupdate) into the indexes,
-# and write out dirty buffers. Otherwise a run inherits the pending entries of the runs before
-# it, and every referrers check (``refs @>``) scans them: the same run measured 0.3x or 2x.
+# Before each measurement: vacuum away the dead row versions the slices before it left (a
+# write slice leaves thousands: a soft delete or a replace is an UPDATE), so that autovacuum
+# does not start in the middle of the next server's slice and each slice starts clean.
+VACUUM = "VACUUM"
+# Then merge the GIN indexes' pending lists (fastupdate) into the indexes, and write out dirty
+# buffers. Otherwise a run inherits the pending entries of the runs before it, and every
+# referrers check (``refs @>``) scans them: the same run measured 0.3x or 2x.
 SAME_START = (
     "SELECT gin_clean_pending_list(c.oid::regclass) FROM pg_class c "
     "JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'gin' AND c.relkind = 'i' "
@@ -1065,7 +1069,7 @@ def run(args: argparse.Namespace, wrk: str, stack: Stack) -> int:
                         warm = max(1, round(args.warmup))
                         run_wrk(bench, who, driven, connections, warm)
                         warmed.add(target)
-                    asyncio.run(sql_execute(url, SAME_START))
+                    asyncio.run(sql_execute(url, VACUUM, SAME_START))
                     runs[target].append(run_wrk(bench, who, driven, connections, slice_s))
             results = {name: combine(r) for name, r in runs.items()}
             row = make_row(op, connections, results)
