@@ -72,8 +72,9 @@ GENERATE_NAME_ATTEMPTS = 8
 #: 4 fewer). Each page is at most the list byte budget; how many answers a worker holds at
 #: once is bounded by the in-flight limit, batched or not.
 LISTS_PER_BATCH = 8
-#: At most this many creates per coalesced INSERT (``CRDService._insert_many``).
-INSERTS_PER_BATCH = 32
+#: At most this many creates (replaces) per coalesced statement (``CRDService._insert_many``,
+#: ``_replace_many``).
+WRITES_PER_BATCH = 32
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' (no vowels: no words)
 
 
@@ -183,13 +184,19 @@ class CRDService(Generic[SpecT]):
         # Creates that need nothing but their INSERT (no reference, no secret to seal, no
         # exclusive field, not a dry run, not in a batch's transaction) are inserted together:
         # one statement, one commit for every such create waiting at that moment.
+        # Replaces (and merge patches' optimistic writes) that need nothing but their UPDATE
+        # likewise: the same conditions, and a kind without rules of its own for a replace.
         self._inserts: Coalescer | None = None
+        self._replaces: Coalescer | None = None
         if not (info.secrets or info.exclusive):
+            writers = deps.db.settings.pool_max_size // 4
             self._inserts = Coalescer(
-                self._insert_many,
-                readers=deps.db.settings.pool_max_size // 4,
-                max_batch=INSERTS_PER_BATCH,
+                self._insert_many, readers=writers, max_batch=WRITES_PER_BATCH
             )
+            if type(self).check_replace is CRDService.check_replace:
+                self._replaces = Coalescer(
+                    self._replace_many, readers=writers, max_batch=WRITES_PER_BATCH
+                )
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -338,8 +345,8 @@ class CRDService(Generic[SpecT]):
         """PUT never creates; a stale resourceVersion is 409; a no-op writes nothing."""
         self._check_envelope(caller, body, path_name=name)
         precondition = self._precondition(name, body.metadata.resourceVersion)
-        async with self._exclusive(caller, name), self._connection(None) as conn:
-            row = await self._replace(conn, caller, name, body, precondition, dry_run=dry_run)
+        async with self._exclusive(caller, name):
+            row = await self._write_replace(caller, name, body, precondition, dry_run=dry_run)
         return self._replaced(caller, name, row)["body"]  # type: ignore[no-any-return]
 
     async def apply(
@@ -538,6 +545,86 @@ class CRDService(Generic[SpecT]):
             )
         return row
 
+    async def _write_replace(
+        self,
+        caller: Caller,
+        name: str,
+        body: ResourceInput[Any],
+        precondition: int | None,
+        *,
+        dry_run: bool,
+    ) -> asyncpg.Record | None:
+        """One replace: together with the replaces waiting now when it needs nothing but its
+        UPDATE (see ``__init__``), else on a connection of its own."""
+        if self._replaces is not None and not dry_run and not self.references(body.spec):
+            return await self._replace_together(caller, name, body, precondition)
+        async with self._connection(None) as conn:
+            return await self._replace(conn, caller, name, body, precondition, dry_run=dry_run)
+
+    async def _replace_together(
+        self, caller: Caller, name: str, body: ResourceInput[Any], precondition: int | None
+    ) -> asyncpg.Record | None:
+        """``_replace`` through the kind's replace coalescer."""
+        meta = body.metadata
+        spec, shown = await self.stored_spec(None, caller, name, body.spec)
+        assert self._replaces is not None
+        row = await self._replaces.get(
+            (
+                caller.namespace,
+                name,
+                meta.displayName,
+                _json.encode(meta.labels).decode(),
+                _json.encode(meta.annotations).decode(),
+                spec,
+                shown,
+                "[]",
+                caller.principal.username,
+                precondition,
+            )
+        )
+        if isinstance(row, Exception):
+            raise row
+        return row
+
+    async def _replace_many(self, columns: list[list[Any]]) -> list[tuple[int, Any]]:
+        """Replace the objects given column by column with one statement per round: (1-based
+        position, row with ``outcome`` and ``body``) for each live one. A name given twice
+        goes to the next round, so the second replace sees the first, as one after the
+        other would."""
+        pending = list(enumerate(zip(*columns, strict=True), 1))
+        answered: list[tuple[int, Any]] = []
+        while pending:
+            names: set[tuple[str, str]] = set()
+            now: list[tuple[int, tuple[Any, ...]]] = []
+            later: list[tuple[int, tuple[Any, ...]]] = []
+            for position, values in pending:
+                key = (values[0], values[1])
+                (later if key in names else now).append((position, values))
+                names.add(key)
+            answered += await self._replace_round(now)
+            pending = later
+        return answered
+
+    async def _replace_round(
+        self, items: list[tuple[int, tuple[Any, ...]]]
+    ) -> list[tuple[int, Any]]:
+        """One statement for ``items`` (distinct names); when it fails, each one alone."""
+        columns = [list(column) for column in zip(*(values for _, values in items), strict=True)]
+        try:
+            rows = await self._db.write(self.sql.replace_many, self.kind, *columns)
+        except asyncpg.PostgresError as exc:
+            if len(items) == 1:
+                return [(items[0][0], exc)]
+            return [(position, await self._replace_alone(values)) for position, values in items]
+        return [(items[row["i"] - 1][0], row) for row in rows]
+
+    async def _replace_alone(self, values: tuple[Any, ...]) -> asyncpg.Record | Exception | None:
+        try:
+            rows = await self._db.write(self.sql.replace, self.kind, *values)
+        except asyncpg.PostgresError as exc:
+            return exc
+        return rows[0] if rows else None
+
     def _replaced(self, caller: Caller, name: str, row: asyncpg.Record | None) -> asyncpg.Record:
         """The row of a replace, or the 404 / 409 it means."""
         if row is None:
@@ -583,25 +670,49 @@ class CRDService(Generic[SpecT]):
         *,
         lock: bool,
     ) -> tuple[bytes, list[str]] | None:
-        """One read-patch-write; None when a concurrent write won the race (try again)."""
-        read = self.sql.get_for_update if lock else self.sql.get
-        async with self._connection(None) as conn, unit(conn, needed=lock, dry_run=False):
-            current = await conn.fetchrow(read, self.kind, caller.namespace, name)
-            if current is None:
-                raise self._not_found(name, caller.namespace)
-            stored = msgspec.json.decode(current["body"])
-            patched = patch(manifest_of(stored))
-            given = _version_in(patched)
-            decoded = decode(patched, self._input, field_validation=field_validation)
-            self._check_envelope(caller, decoded.value, path_name=name)
-            version = int(stored["metadata"]["resourceVersion"])
-            precondition = self._precondition(name, given) if given else version
-            replaced = await self._replace(
-                conn, caller, name, decoded.value, precondition, dry_run=dry_run
+        """One read-patch-write; None when a concurrent write won the race (try again).
+        Under the row lock, the read and the write are one transaction; otherwise the read is
+        a GET's and the write a replace's (the write is conditional on the version read)."""
+        if lock or dry_run or self._replaces is None:
+            read = self.sql.get_for_update if lock else self.sql.get
+            async with self._connection(None) as conn, unit(conn, needed=lock, dry_run=False):
+                current = await conn.fetchrow(read, self.kind, caller.namespace, name)
+                value, precondition, given, warnings = self._patched(
+                    caller,
+                    name,
+                    None if current is None else current["body"],
+                    patch,
+                    field_validation,
+                )
+                replaced = await self._replace(
+                    conn, caller, name, value, precondition, dry_run=dry_run
+                )
+        else:
+            body = await self._objects.get((self.kind, caller.namespace, name))
+            value, precondition, given, warnings = self._patched(
+                caller, name, body, patch, field_validation
             )
+            replaced = await self._write_replace(caller, name, value, precondition, dry_run=False)
         if replaced is not None and replaced["outcome"] == "conflict" and not given:
             return None
-        return self._replaced(caller, name, replaced)["body"], decoded.warnings
+        return self._replaced(caller, name, replaced)["body"], warnings
+
+    def _patched(
+        self, caller: Caller, name: str, body: bytes | None, patch: Patch, field_validation: str
+    ) -> tuple[ResourceInput[Any], int | None, str | None, list[str]]:
+        """The stored object ``body`` patched and checked as a replace's body: that body, the
+        version the write is conditional on, the resourceVersion the patch gave (if any) and
+        the field validation warnings."""
+        if body is None:
+            raise self._not_found(name, caller.namespace)
+        stored = msgspec.json.decode(body)
+        patched = patch(manifest_of(stored))
+        given = _version_in(patched)
+        decoded = decode(patched, self._input, field_validation=field_validation)
+        self._check_envelope(caller, decoded.value, path_name=name)
+        version = int(stored["metadata"]["resourceVersion"])
+        precondition = self._precondition(name, given) if given else version
+        return decoded.value, precondition, given, decoded.warnings
 
     async def delete(
         self,

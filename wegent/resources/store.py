@@ -36,6 +36,7 @@ class Statements:
     insert: str
     insert_many: str
     replace: str
+    replace_many: str
     lock_live: str
     lock_namespace: str
     soft_delete: str
@@ -106,6 +107,33 @@ class Statements:
                 "SELECT CASE WHEN $11::bigint IS NOT NULL AND resource_version <> $11 "
                 "THEN 'conflict' ELSE 'unchanged' END, body FROM cur "
                 "WHERE NOT EXISTS (SELECT 1 FROM upd)"
+            ),
+            # ``replace`` for many objects of one kind at once (``wegent.resources.crd``,
+            # replaces coalesced): the same decisions row by row, each row by its position
+            # ``i``. A name must not be given twice (the caller splits such batches).
+            replace_many=(
+                "WITH v AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], "
+                "$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], "
+                "$11::bigint[]) WITH ORDINALITY AS v(namespace, name, display_name, labels, "
+                "annotations, spec, shown, refs, by, precondition, i)), "
+                "cur AS (SELECT v.i, t.id, t.body, t.resource_version, (t.display_name IS NOT "
+                "DISTINCT FROM v.display_name AND t.labels = v.labels::jsonb AND t.annotations "
+                "= v.annotations::jsonb AND t.spec = v.spec::jsonb) AS same, "
+                f"t.spec = v.spec::jsonb AS same_spec FROM v JOIN {table} t ON t.kind = $1 "
+                "AND t.namespace = v.namespace AND t.name = v.name AND t.deleted_at IS NULL "
+                "FOR UPDATE OF t), "
+                f"upd AS (UPDATE {table} t SET display_name = v.display_name, "
+                "labels = v.labels::jsonb, annotations = v.annotations::jsonb, "
+                "spec = v.spec::jsonb, shown_spec = v.shown::jsonb, refs = v.refs::jsonb, "
+                "generation = t.generation + CASE WHEN cur.same_spec THEN 0 ELSE 1 END, "
+                "updated_by = v.by, updated_at = now() FROM cur JOIN v ON v.i = cur.i "
+                "WHERE t.id = cur.id AND NOT cur.same AND (v.precondition IS NULL "
+                "OR cur.resource_version = v.precondition) RETURNING cur.i, t.body) "
+                "SELECT i, 'updated' AS outcome, body FROM upd UNION ALL "
+                "SELECT cur.i, CASE WHEN v.precondition IS NOT NULL AND cur.resource_version "
+                "<> v.precondition THEN 'conflict' ELSE 'unchanged' END, cur.body "
+                "FROM cur JOIN v ON v.i = cur.i "
+                "WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.i = cur.i)"
             ),
             lock_live=(
                 f"SELECT id, uid::text AS uid, resource_version FROM {table} WHERE {LIVE} "

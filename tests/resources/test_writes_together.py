@@ -1,9 +1,11 @@
-"""Creates inserted together (``CRDService._insert_many``): concurrent creates that need nothing
-but their INSERT share one statement and one commit, and each answers what it would alone."""
+"""Writes coalesced (``CRDService._insert_many``, ``_replace_many``): concurrent creates and
+replaces that need nothing but their INSERT or UPDATE share one statement and one commit, and
+each answers what it would alone."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import asyncpg
@@ -119,3 +121,77 @@ async def test_a_lone_create_refused_by_the_database_answers_as_alone(
     )
     ((position, refused),) = answered
     assert position == 1 and isinstance(refused, NotFound)
+
+
+def change(namespace: str, name: str, prompt: str, by: str, version: int | None) -> tuple[Any, ...]:
+    """One replace's values as ``_replace_together`` queues them."""
+    spec = f'{{"systemPrompt":"{prompt}"}}'
+    return (namespace, name, None, "{}", "{}", spec, None, "[]", by, version)
+
+
+async def test_concurrent_replaces_share_statements_and_each_answers_its_own_object(
+    api: Api, app: Litestar
+) -> None:
+    names = [f"r-{i:02d}" for i in range(20)]
+    for name in names:
+        await api.must_create("ghosts", ghost(name, "before"))
+    replaces = ghosts_of(app)._replaces
+    batches, keys = replaces.batches, replaces.keys
+    answers = await asyncio.gather(
+        *(api.replace("ghosts", name, ghost(name, f"after {name}")) for name in names)
+    )
+    assert [answer.status_code for answer in answers] == [200] * len(names)
+    for name, answer in zip(names, answers, strict=True):
+        assert answer.json()["spec"] == {"systemPrompt": f"after {name}"}
+        assert answer.json()["metadata"]["generation"] == 2
+        assert answer.content == (await api.get("ghosts", name)).content
+    assert replaces.keys - keys == len(names)
+    assert replaces.batches - batches < len(names)
+
+
+async def test_a_name_replaced_twice_at_once_is_replaced_one_after_the_other(
+    api: Api, app: Litestar
+) -> None:
+    ns, by = api.namespace, api.account.username
+    created = await api.must_create("ghosts", ghost("twice", "0"))
+    version = int(created["metadata"]["resourceVersion"])
+    await api.must_create("ghosts", ghost("same", "kept"))
+    answered = dict(
+        await ghosts_of(app)._replace_many(
+            columns(
+                change(ns, "twice", "1", by, None),
+                change(ns, "same", "kept", by, None),  # nothing changes
+                change(ns, "twice", "2", by, None),
+                change(ns, "twice", "3", by, version),  # written after "1": stale
+                change(ns, "never", "x", by, None),  # no such object
+            )
+        )
+    )
+    assert sorted(answered) == [1, 2, 3, 4]  # the fifth has no live object: 404
+    outcomes = {position: row["outcome"] for position, row in answered.items()}
+    assert outcomes == {1: "updated", 2: "unchanged", 3: "updated", 4: "conflict"}
+    first, second = (json.loads(answered[p]["body"]) for p in (1, 3))
+    assert first["spec"] == {"systemPrompt": "1"} and second["spec"] == {"systemPrompt": "2"}
+    assert (
+        version
+        < int(first["metadata"]["resourceVersion"])
+        < int(second["metadata"]["resourceVersion"])
+    )
+    stored = await api.get("ghosts", "twice")
+    assert stored.content == answered[3]["body"] == answered[4]["body"]
+    assert answered[2]["body"] == (await api.get("ghosts", "same")).content
+
+
+async def test_concurrent_patches_of_one_object_are_each_applied(api: Api) -> None:
+    """Merge patches without a resourceVersion, at once, each adding its own label: the
+    optimistic writes go through the coalesced replace; none is lost."""
+    await api.must_create("ghosts", ghost("patched"))
+    answers = await asyncio.gather(
+        *(
+            api.patch("ghosts", "patched", {"metadata": {"labels": {f"k{i}": "v"}}})
+            for i in range(12)
+        )
+    )
+    assert [answer.status_code for answer in answers] == [200] * 12
+    labels = (await api.get("ghosts", "patched")).json()["metadata"]["labels"]
+    assert labels == {f"k{i}": "v" for i in range(12)}
