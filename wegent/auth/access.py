@@ -174,6 +174,11 @@ class Access:
             role = self._roles.get((principal.id, namespace))
         return role if role is MISSING else _narrowed(principal, namespace, role)
 
+    def known_allows(self, principal: Principal, namespace: str, verb: Verb) -> bool | Missing:
+        """:meth:`allows` when it needs no lookup (or the cache holds it), else MISSING."""
+        role = self.known_role(principal, namespace)
+        return role if role is MISSING else _allowed(role, verb)
+
     async def role(
         self, principal: Principal, namespace: str, conn: asyncpg.Connection | None = None
     ) -> str | None:

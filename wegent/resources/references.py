@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from wegent.auth.access import Access, Principal
+from wegent.auth.cache import MISSING
 from wegent.errors import Cause
 from wegent.names import DEFAULT, PUBLIC
 from wegent.resources.meta import ResourceRef
@@ -144,11 +145,14 @@ class References:
             order = [principal.username, PUBLIC]
         else:
             order = [given]
-        return [
-            ns
-            for ns in dict.fromkeys(order)
-            if await self._access.allows(principal, ns, "read", conn)
-        ]
+        readable = []
+        for ns in dict.fromkeys(order):
+            allowed = self._access.known_allows(principal, ns, "read")  # no coroutine if cached
+            if allowed is MISSING:
+                allowed = await self._access.allows(principal, ns, "read", conn)
+            if allowed:
+                readable.append(ns)
+        return readable
 
     @staticmethod
     def _not_found(reference: Reference, principal: Principal, namespace: str) -> Cause:
