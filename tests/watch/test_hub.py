@@ -83,6 +83,7 @@ async def test_pruning_deletes_every_expired_change_in_batches(
         assert created.status_code == 201, created.text
     upto = await hub.settle()
     monkeypatch.setattr(hub_module, "PRUNE_BATCH", 2)
+    monkeypatch.setattr(hub_module, "PRUNE_PAUSE_S", 0)  # thousands of batches of 2 here
     monkeypatch.setattr(hub, "retention_s", 0)
     await hub._prune(upto)
     assert await conn.fetchval("SELECT count(*) FROM watch_changes WHERE rv <= $1", upto) == 0
