@@ -449,10 +449,27 @@ class CRDService(Generic[SpecT]):
     ) -> bytes | None:
         """``_insert`` through the kind's insert coalescer: the answered object, or None when
         a live object has the name."""
+        assert self._inserts is not None
+        answer: bytes | None = await self._together(
+            self._inserts, caller, name, body, before_refs=(self.initial_status(),)
+        )
+        return answer
+
+    async def _together(
+        self,
+        coalescer: Coalescer,
+        caller: Caller,
+        name: str,
+        body: ResourceInput[Any],
+        *,
+        before_refs: tuple[Any, ...] = (),
+        after_caller: tuple[Any, ...] = (),
+    ) -> Any:
+        """Queue one write's values (the columns of ``insert_many`` / ``replace_many``) on
+        ``coalescer``; its answer, or the error its statement answered for it."""
         meta = body.metadata
         spec, shown = await self.stored_spec(None, caller, name, body.spec)
-        assert self._inserts is not None
-        answer = await self._inserts.get(
+        answer = await coalescer.get(
             (
                 caller.namespace,
                 name,
@@ -461,14 +478,15 @@ class CRDService(Generic[SpecT]):
                 _json.encode(meta.annotations).decode(),
                 spec,
                 shown,
-                self.initial_status(),
+                *before_refs,
                 "[]",
                 caller.principal.username,
+                *after_caller,
             )
         )
         if isinstance(answer, Exception):
             raise answer
-        return answer  # type: ignore[no-any-return]
+        return answer
 
     async def _insert_many(self, columns: list[list[Any]]) -> list[tuple[int, Any]]:
         """Insert the objects given column by column (see ``__init__``) with one statement;
@@ -565,25 +583,10 @@ class CRDService(Generic[SpecT]):
         self, caller: Caller, name: str, body: ResourceInput[Any], precondition: int | None
     ) -> asyncpg.Record | None:
         """``_replace`` through the kind's replace coalescer."""
-        meta = body.metadata
-        spec, shown = await self.stored_spec(None, caller, name, body.spec)
         assert self._replaces is not None
-        row = await self._replaces.get(
-            (
-                caller.namespace,
-                name,
-                meta.displayName,
-                _json.encode(meta.labels).decode(),
-                _json.encode(meta.annotations).decode(),
-                spec,
-                shown,
-                "[]",
-                caller.principal.username,
-                precondition,
-            )
+        row: asyncpg.Record | None = await self._together(
+            self._replaces, caller, name, body, after_caller=(precondition,)
         )
-        if isinstance(row, Exception):
-            raise row
         return row
 
     async def _replace_many(self, columns: list[list[Any]]) -> list[tuple[int, Any]]:
