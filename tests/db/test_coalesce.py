@@ -104,6 +104,40 @@ async def test_at_most_readers_statements_run_at_once_and_batches_are_capped() -
     assert [len(b) for b in reader.batches] == [3, 3, 3, 1]
 
 
+async def test_a_second_reader_starts_only_when_a_full_batch_waits() -> None:
+    """A reader is a task: while one reads, keys wait for it unless a whole batch is queued."""
+    reader = Reader()
+    reader.gate = asyncio.Event()
+    coalescer = Coalescer(reader, readers=2, max_batch=3)
+    first = coalescer.get(("a",))
+    await until(lambda: len(reader.batches) == 1)  # the first reader waits on "a"
+    waiting = [coalescer.get((key,)) for key in ("b", "c")]
+    await asyncio.sleep(0)
+    assert coalescer._running == 1 and reader.batches == [["a"]]  # two keys: no new reader
+    waiting.append(coalescer.get(("d",)))  # three: a full batch waits
+    await until(lambda: len(reader.batches) == 2)
+    assert coalescer._running == 2 and reader.batches == [["a"], ["b", "c", "d"]]
+    reader.gate.set()
+    assert await asyncio.gather(first, *waiting) == ["value-a", "value-b", "value-c", "value-d"]
+
+
+async def test_another_reader_at_one_reads_each_waiting_key_side_by_side() -> None:
+    """List pages: PostgreSQL takes long over each, so every reader allowed runs at once."""
+    reader = Reader()
+    reader.gate = asyncio.Event()
+    coalescer = Coalescer(reader, readers=3, max_batch=8, another_reader_at=1)
+    futures = []
+    for key in "abc":  # one key a turn: each starts a reader of its own
+        futures.append(coalescer.get((key,)))
+        await until(lambda: len(reader.batches) == len(futures))
+    futures.append(coalescer.get(("d",)))  # all three readers are busy: d waits
+    await asyncio.sleep(0)
+    assert coalescer._running == 3 and reader.batches == [["a"], ["b"], ["c"]]
+    reader.gate.set()
+    assert await asyncio.gather(*futures) == [f"value-{k}" for k in "abcd"]
+    assert reader.batches == [["a"], ["b"], ["c"], ["d"]]
+
+
 async def test_a_failed_statement_fails_its_batch_and_the_next_batch_is_read() -> None:
     reader = Reader()
     reader.gate = asyncio.Event()

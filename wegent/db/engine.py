@@ -148,7 +148,9 @@ class Database:
         answered 503): an exhausted pool refuses instead of queueing forever."""
         return self.pool.acquire(self.settings.pool_acquire_timeout_s)
 
-    def coalesced(self, sql: str, *, max_batch: int = 64) -> Coalescer:
+    def coalesced(
+        self, sql: str, *, max_batch: int = 64, another_reader_at: int | None = None
+    ) -> Coalescer:
         """The coalescer of a statement reading rows by key (``wegent.db.coalesce``): its
         readers hold at most a quarter of the pool. One per statement, for the first
         :data:`MAX_COALESCED` statements; past them (list statements vary with selectors and
@@ -159,6 +161,7 @@ class Database:
                 lambda columns: self.read(sql, *columns),
                 readers=self.settings.pool_max_size // 4,
                 max_batch=max_batch,
+                another_reader_at=another_reader_at,
             )
             if len(self._coalescers) < MAX_COALESCED:
                 self._coalescers[sql] = coalescer

@@ -257,7 +257,9 @@ class CRDService(Generic[SpecT]):
             bodies: list[bytes | None]
             if quick and not reveal and batchable(params):  # most lists: coalesced
                 statement = many_pages(sql, param_types(params))
-                found = self._db.coalesced(statement, max_batch=LISTS_PER_BATCH)
+                found = self._db.coalesced(
+                    statement, max_batch=LISTS_PER_BATCH, another_reader_at=1
+                )
                 bodies = await found.get(tuple(params)) or []
             else:
                 rows = await self._db.read(sql, *params)
