@@ -124,7 +124,7 @@ async def test_create_without_references_is_one_statement(
 ) -> None:
     _, counter, api, _ = counted
     statements = await count(counter, api.create("ghosts", ghost("g2")))
-    assert len(statements) == 1 and statements[0].startswith("INSERT")
+    assert len(statements) == 1 and " INSERT INTO kinds " in statements[0]
 
 
 async def test_create_with_three_references_is_two_statements(
@@ -134,8 +134,10 @@ async def test_create_with_three_references_is_two_statements(
     statements = await count(
         counter, api.create("bots", bot("b", "g", "ClaudeCode", modelRef={"name": "m"}))
     )
+    # the targets found (a coalesced read, no lock), then locked by the insert itself
     assert len(statements) == 2
-    assert statements[0].startswith("SELECT") and statements[1].startswith("INSERT")
+    assert statements[0].startswith("SELECT") and " INSERT INTO kinds " in statements[1]
+    assert "FOR SHARE" in statements[1]
 
 
 async def test_replace_with_references_is_two_statements(

@@ -14,7 +14,7 @@ import pytest
 from litestar import Litestar
 
 from tests.helpers import register, status_body
-from tests.resources.api import Api, ghost
+from tests.resources.api import Api, bot, ghost, shell
 from wegent.errors import NotFound
 
 
@@ -121,6 +121,76 @@ async def test_a_lone_create_refused_by_the_database_answers_as_alone(
     )
     ((position, refused),) = answered
     assert position == 1 and isinstance(refused, NotFound)
+
+
+async def test_concurrent_creates_with_references_share_statements_and_resolve_each(
+    api: Api, app: Litestar, conn: asyncpg.Connection
+) -> None:
+    """Targets found without a lock by coalesced reads, locked by the insert statement."""
+    ns = api.namespace
+    await api.must_create("ghosts", ghost("g"))
+    await api.must_create("shells", shell("ClaudeCode"))
+    inserts = app.state.services.resources["Bot"]._inserts
+    batches, keys = inserts.batches, inserts.keys
+    names = [f"b-{i:02d}" for i in range(12)]
+    answers = await asyncio.gather(*(api.create("bots", bot(name, "g")) for name in names))
+    assert [answer.status_code for answer in answers] == [201] * len(names)
+    for name, answer in zip(names, answers, strict=True):
+        assert answer.json()["spec"] == {
+            "ghostRef": {"name": "g", "namespace": ns},
+            "shellRef": {"name": "ClaudeCode", "namespace": ns},
+        }
+        assert answer.content == (await api.get("bots", name)).content
+    refs = await conn.fetch(
+        "SELECT refs::text FROM kinds WHERE kind = 'Bot' AND namespace = $1 AND name LIKE 'b-%'",
+        ns,
+    )
+    assert {row[0] for row in refs} == {f'["Ghost/{ns}/g", "Shell/{ns}/ClaudeCode"]'}
+    assert inserts.keys - keys == len(names)
+    assert inserts.batches - batches < len(names)
+
+
+async def test_a_target_deleted_after_it_was_found_is_not_referenced(
+    api: Api, app: Litestar, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Ghost goes between the lookup and the insert: the insert skips the Bot, which is
+    created again alone, under the lock, and answers as a create after the delete would."""
+    ns = api.namespace
+    await api.must_create("ghosts", ghost("fleeting"))
+    await api.must_create("shells", shell("ClaudeCode"))
+    bots = app.state.services.resources["Bot"]
+    found = bots._resolve_unlocked
+
+    async def then_deleted(*args: Any) -> list[str]:
+        keys = await found(*args)
+        assert (await api.delete("ghosts", "fleeting")).status_code == api.deleted
+        return keys
+
+    monkeypatch.setattr(bots, "_resolve_unlocked", then_deleted)
+    raced = await api.create("bots", bot("late", "fleeting"))
+    monkeypatch.undo()
+    after = await api.create("bots", bot("late", "fleeting"))
+    assert raced.status_code == after.status_code == 422
+    assert raced.json() == after.json()
+    assert 'Ghost "fleeting" not found in namespace' in raced.json()["message"]
+    gone = "SELECT count(*) FROM kinds WHERE kind = 'Bot' AND namespace = $1 AND name = 'late'"
+    assert await conn.fetchval(gone, ns) == 0
+
+
+async def test_a_create_racing_a_delete_of_its_target_never_leaves_a_dangling_reference(
+    api: Api,
+) -> None:
+    """Either the Bot is created and the Ghost's delete is refused (referenced), or the Ghost
+    is deleted and the Bot refused (target not found): never both succeed."""
+    await api.must_create("shells", shell("ClaudeCode"))
+    for i in range(10):
+        await api.must_create("ghosts", ghost(f"target-{i}"))
+        created, deleted = await asyncio.gather(
+            api.create("bots", bot(f"racer-{i}", f"target-{i}")),
+            api.delete("ghosts", f"target-{i}"),
+        )
+        outcome = (created.status_code, deleted.status_code)
+        assert outcome in ((201, 409), (422, api.deleted)), (outcome, created.text, deleted.text)
 
 
 def change(namespace: str, name: str, prompt: str, by: str, version: int | None) -> tuple[Any, ...]:

@@ -72,6 +72,10 @@ GENERATE_NAME_ATTEMPTS = 8
 #: 4 fewer). Each page is at most the list byte budget; how many answers a worker holds at
 #: once is bounded by the in-flight limit, batched or not.
 LISTS_PER_BATCH = 8
+_KINDS_GET_MANY = Statements.for_table("kinds").get_many
+#: ``_insert_many``'s answer for a create to make again alone (see there).
+_TARGET_GONE: Any = object()
+_REFS_COLUMN = 8  # of the columns ``_together`` queues: namespace, name, ..., status, refs, by
 #: At most this many creates (replaces) per coalesced statement (``CRDService._insert_many``,
 #: ``_replace_many``).
 WRITES_PER_BATCH = 32
@@ -181,6 +185,8 @@ class CRDService(Generic[SpecT]):
         self._pager = deps.pager
         self._input: type[ResourceInput[Any]] = input_type(info.kind)
         self._objects = deps.db.coalesced(self.sql.get_many)  # GETs (wegent.db.coalesce)
+        # What references can name lives in ``kinds``: found with the GETs of those kinds.
+        self._targets = deps.db.coalesced(_KINDS_GET_MANY)
         # Creates that need nothing but their INSERT (no reference, no secret to seal, no
         # exclusive field, not a dry run, not in a batch's transaction) are inserted together:
         # one statement, one commit for every such create waiting at that moment.
@@ -320,8 +326,8 @@ class CRDService(Generic[SpecT]):
         references = self.references(body.spec)
         answer: bytes | None = None
         together = self._inserts is not None and conn is None
-        if together and not (dry_run or references or generated):
-            answer = await self._insert_together(caller, name, body)
+        if together and not (dry_run or generated):
+            answer = await self._insert_together(caller, name, body, references)
         else:
             for _ in range(GENERATE_NAME_ATTEMPTS if generated else 1):
                 async with self._exclusive(caller, name), self._connection(conn) as db:
@@ -447,14 +453,31 @@ class CRDService(Generic[SpecT]):
         return row
 
     async def _insert_together(
-        self, caller: Caller, name: str, body: ResourceInput[Any]
+        self, caller: Caller, name: str, body: ResourceInput[Any], references: list[Reference]
     ) -> bytes | None:
         """``_insert`` through the kind's insert coalescer: the answered object, or None when
-        a live object has the name."""
+        a live object has the name. References are found first with coalesced reads (no
+        transaction, no lock); the statement locks what was found, and a create whose target
+        went in between is made again alone, under the lock from the start."""
         assert self._inserts is not None
+        given = [reference.ref.namespace for reference in references]
+        keys = await self._resolve_unlocked(caller, name, references) if references else []
         answer: bytes | None = await self._together(
-            self._inserts, caller, name, body, before_refs=(self.initial_status(),)
+            self._inserts,
+            caller,
+            name,
+            body,
+            before_refs=(self.initial_status(),),
+            refs=_json.encode(keys).decode(),
         )
+        if answer is _TARGET_GONE:
+            for reference, namespace in zip(references, given, strict=True):
+                reference.ref.namespace = namespace  # resolved again, as given
+            async with self._db.acquire() as db:
+                row = await self._insert(
+                    db, caller, name, body, references=references, dry_run=False
+                )
+            answer = None if row is None else row["body"]
         return answer
 
     async def _together(
@@ -465,6 +488,7 @@ class CRDService(Generic[SpecT]):
         body: ResourceInput[Any],
         *,
         before_refs: tuple[Any, ...] = (),
+        refs: str = "[]",
         after_caller: tuple[Any, ...] = (),
     ) -> Any:
         """Queue one write's values (the columns of ``insert_many`` / ``replace_many``) on
@@ -481,7 +505,7 @@ class CRDService(Generic[SpecT]):
                 spec,
                 shown,
                 *before_refs,
-                "[]",
+                refs,
                 caller.principal.username,
                 *after_caller,
             )
@@ -492,46 +516,31 @@ class CRDService(Generic[SpecT]):
 
     async def _insert_many(self, columns: list[list[Any]]) -> list[tuple[int, Any]]:
         """Insert the objects given column by column (see ``__init__``) with one statement;
-        answer (1-based position, answered object) for each one inserted. When the statement
-        fails, which of them made it fail is not known: each is then inserted alone, and
-        answers its own outcome or error (an exception as its value)."""
+        answer (1-based position, answered object) for each one inserted, and
+        ``_TARGET_GONE`` for each not inserted that has references (a target went, or the
+        name is taken: the create alone tells which). When the statement fails, which of them
+        made it fail is not known: each is then inserted alone, and answers its own outcome or
+        error (an exception as its value)."""
         try:
             rows = await self._db.write(self.sql.insert_many, self.kind, *columns)
         except asyncpg.PostgresError as exc:
             if len(columns[0]) == 1:
                 return [(1, _refused(exc, columns[0][0]))]
-            return [
-                (position, await self._insert_alone(values))
-                for position, values in enumerate(zip(*columns, strict=True), 1)
-            ]
+            answered = []
+            for position, values in enumerate(zip(*columns, strict=True), 1):
+                alone = await self._insert_many([[value] for value in values])
+                answered += [(position, value) for _, value in alone]
+            return answered
         inserted = {(row[0], row[1]): row[2] for row in rows}
         answered = []
-        for position, key in enumerate(zip(columns[0], columns[1], strict=True), 1):
-            body = inserted.pop(key, None)  # a name given twice: the first one has it
+        keys = zip(columns[0], columns[1], columns[_REFS_COLUMN], strict=True)
+        for position, (namespace, name, refs) in enumerate(keys, 1):
+            body = inserted.pop((namespace, name), None)  # a name given twice: the first has it
             if body is not None:
                 answered.append((position, body))
+            elif refs != "[]":
+                answered.append((position, _TARGET_GONE))
         return answered
-
-    async def _insert_alone(self, values: tuple[Any, ...]) -> bytes | Exception | None:
-        namespace, name, display, labels, annotations, spec, shown, status, refs, by = values
-        try:
-            rows = await self._db.write(
-                self.sql.insert,
-                self.kind,
-                namespace,
-                name,
-                display,
-                labels,
-                annotations,
-                spec,
-                shown,
-                status,
-                refs,
-                by,
-            )
-        except asyncpg.PostgresError as exc:
-            return _refused(exc, namespace)
-        return rows[0]["body"] if rows else None
 
     async def _replace(
         self,
@@ -887,6 +896,18 @@ class CRDService(Generic[SpecT]):
                 ],
             )
         return int(version)
+
+    async def _resolve_unlocked(
+        self, caller: Caller, name: str, references: list[Reference]
+    ) -> list[str]:
+        """``_resolve`` with coalesced reads of the targets, without a lock (see
+        ``_insert_together``)."""
+        keys, causes = await self._references.resolve_unlocked(
+            caller.principal, caller.namespace, references, self._targets.get
+        )
+        if causes:
+            raise invalid(self.kind, name, causes)
+        return keys
 
     async def _resolve(
         self, conn: asyncpg.Connection, caller: Caller, name: str, references: list[Reference]

@@ -8,6 +8,8 @@ namespaces are written back into the spec, so stored references never depend on 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -80,6 +82,11 @@ def ref_key(kind: str, namespace: str, name: str) -> str:
     return f"{kind}/{namespace}/{name}"
 
 
+Key = tuple[str, str, str]  # kind, namespace, name
+#: Whether a live object has the key: its value (any) when it has, None when it has not.
+Lookup = Callable[[Key], Awaitable[object]]
+
+
 class References:
     """Resolves the references of one write against live objects."""
 
@@ -101,16 +108,39 @@ class References:
         if not references:
             return [], []
         candidates = [await self._candidates(conn, principal, namespace, r) for r in references]
-        wanted = {
-            (r.kind, ns, r.ref.name)
-            for r, nss in zip(references, candidates, strict=True)
-            for ns in nss
-        }
-        found: set[tuple[str, str, str]] = set()
+        wanted = _wanted(references, candidates)
+        found: set[Key] = set()
         if wanted:
             kinds, namespaces, names = zip(*sorted(wanted), strict=True)
             rows = await conn.fetch(_FIND, list(kinds), list(namespaces), list(names))
             found = {(row["kind"], row["namespace"], row["name"]) for row in rows}
+        return self._decide(principal, namespace, references, candidates, found)
+
+    async def resolve_unlocked(
+        self, principal: Principal, namespace: str, references: list[Reference], lookup: Lookup
+    ) -> tuple[list[str], list[Cause]]:
+        """:meth:`resolve` without a connection or a lock: each candidate is looked up with
+        ``lookup`` (all at once, so coalesced lookups share a statement). The write that
+        follows must itself check that the targets found are still there (``insert_many``
+        does: it locks them or inserts nothing)."""
+        if not references:
+            return [], []
+        candidates = [await self._candidates(None, principal, namespace, r) for r in references]
+        wanted = sorted(_wanted(references, candidates))
+        values = await asyncio.gather(*(lookup(key) for key in wanted))
+        found = {key for key, value in zip(wanted, values, strict=True) if value is not None}
+        return self._decide(principal, namespace, references, candidates, found)
+
+    def _decide(
+        self,
+        principal: Principal,
+        namespace: str,
+        references: list[Reference],
+        candidates: list[list[str]],
+        found: set[Key],
+    ) -> tuple[list[str], list[Cause]]:
+        """Each reference's target: the first candidate namespace it was found in, written
+        back into the reference (unless it names a string); a cause for each not found."""
         keys: list[str] = []
         causes: list[Cause] = []
         for reference, namespaces_tried in zip(references, candidates, strict=True):
@@ -132,7 +162,7 @@ class References:
 
     async def _candidates(
         self,
-        conn: asyncpg.Connection,
+        conn: asyncpg.Connection | None,
         principal: Principal,
         namespace: str,
         reference: Reference,
@@ -162,3 +192,12 @@ class References:
         if given in (None, DEFAULT) and where != PUBLIC:
             message += ' or "public"'
         return Cause("FieldValueNotFound", message, reference.field)
+
+
+def _wanted(references: list[Reference], candidates: list[list[str]]) -> set[Key]:
+    """Every (kind, namespace, name) to look for: each reference in each of its candidates."""
+    return {
+        (r.kind, ns, r.ref.name)
+        for r, namespaces in zip(references, candidates, strict=True)
+        for ns in namespaces
+    }

@@ -75,16 +75,31 @@ class Statements:
             ),
             # ``insert`` for many objects of one kind at once (``wegent.resources.crd``,
             # creates coalesced): the same columns and values, one row per array position.
+            # A row's ``refs`` (keys ``Kind/namespace/name``, found beforehand without a lock)
+            # are locked FOR SHARE, as a create alone locks them; a row with a key that no
+            # live object has any more is not inserted (the caller then creates it alone).
+            # Names and namespaces hold no '/', so a key splits back into its three parts. Each
+            # key is looked up alone (LATERAL … LIMIT 1, as ``get_many``): a join would be
+            # planned as a scan of every live row.
             insert_many=(
+                "WITH k AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], "
+                "$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], "
+                "$11::text[]) WITH ORDINALITY AS k(namespace, name, display_name, labels, "
+                "annotations, spec, shown, status, refs, by, i)), "
+                "wanted AS (SELECT DISTINCT r.key FROM k, jsonb_array_elements_text("
+                "k.refs::jsonb) AS r(key)), "
+                "held AS (SELECT w.key FROM wanted w, LATERAL (SELECT 1 FROM kinds t WHERE "
+                "t.kind = split_part(w.key, '/', 1) AND t.namespace = split_part(w.key, '/', 2) "
+                "AND t.name = split_part(w.key, '/', 3) AND t.deleted_at IS NULL LIMIT 1 "
+                "FOR SHARE) t) "
                 f"INSERT INTO {table} (uid, kind, namespace, name, display_name, labels, "
                 "annotations, spec, shown_spec, status, refs, generation, "
                 "created_by, updated_by, created_at, updated_at) SELECT gen_random_uuid(), $1, "
                 "k.namespace, k.name, k.display_name, k.labels::jsonb, k.annotations::jsonb, "
                 "k.spec::jsonb, k.shown::jsonb, k.status::jsonb, k.refs::jsonb, 1, k.by, k.by, "
-                "now(), now() FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], "
-                "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) "
-                "WITH ORDINALITY AS k(namespace, name, display_name, labels, annotations, spec, "
-                "shown, status, refs, by, i) ORDER BY k.i "
+                "now(), now() FROM k WHERE k.refs = '[]' OR NOT EXISTS (SELECT 1 FROM "
+                "jsonb_array_elements_text(k.refs::jsonb) AS r(key) WHERE r.key NOT IN "
+                "(SELECT key FROM held)) ORDER BY k.i "
                 "ON CONFLICT (kind, namespace, name) WHERE deleted_at IS NULL DO NOTHING "
                 "RETURNING namespace, name, body"
             ),
