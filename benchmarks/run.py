@@ -875,7 +875,9 @@ def update_docs(text: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (10)")
+    # 20 s in 4 slices: with 10 s in 2, the same code's ratio in a row moved by up to 0.3 from
+    # one run to the next on this shared machine (docs/performance.md, "Method")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per server, row (20)")
     parser.add_argument("--quick", action="store_true", help="3 s runs, short warm-up (dev)")
     parser.add_argument(
         "--connections",
@@ -893,8 +895,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds",
         type=int,
-        default=2,
-        help="split each measurement into this many alternating slices per server (2)",
+        default=4,
+        help="split each measurement into this many alternating slices per server (4)",
     )
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per op (1)")
     parser.add_argument(
@@ -918,6 +920,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration = min(args.duration, 3.0)
+        args.rounds = min(args.rounds, 2)
         args.warmup = min(args.warmup, 1.0)
     unknown = [k for k in args.ops if k not in BY_KEY]
     if unknown:
