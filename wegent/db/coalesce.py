@@ -19,12 +19,12 @@ one (a task is started for it).
 
 While one reader runs, another starts only when ``another_reader_at`` keys wait (by default a
 full batch): a reader is a task, and one started for every batch costs more than the batch
-saves. Measured with wrk at 16 connections, starting readers up to the limit whenever one was
+saves. Counted with wrk at 16 connections: starting readers up to the limit whenever one was
 free started a task for one GET in eight (nearly every batch); starting the second only for a
-full batch waiting started one for one GET in fifty, and served 10-20 % more GETs a second
-for ~10 % less worker CPU each. List pages pass 1: PostgreSQL spends far longer on a page than
+full batch waiting, one for one GET in fifty (the gain in GETs a second is within what wrk
+resolves on a shared machine). List pages pass 1: PostgreSQL spends far longer on a page than
 the worker does, so pages are read side by side by all the readers allowed (one reader at a
-time served ~10-15 % fewer lists at 64 connections).
+time served fewer lists at 64 connections).
 
 List pages are coalesced the same way, one coalescer per page statement (the keys are its
 parameters, the value a page's bodies): a page costs PostgreSQL and asyncpg far more than a
