@@ -500,6 +500,7 @@ def run_wrk(bench: Bench, target: str, op: Op, connections: int, seconds: int) -
         f"http://127.0.0.1:{port}/api/v1/namespaces/{USER}/ghosts",
     ]
     app_before, db_before = tree_cpu(bench.pids[target]), tree_cpu(bench.pids["db"])
+    started = time.time()  # kept with the run: a stall in one slice can be placed in time
     done = subprocess.run(args, env=run_env, capture_output=True, text=True, check=False)
     app_after, db_after = tree_cpu(bench.pids[target]), tree_cpu(bench.pids["db"])
     line = next((x for x in done.stdout.splitlines() if x.startswith("WRKJSON ")), None)
@@ -507,6 +508,7 @@ def run_wrk(bench: Bench, target: str, op: Op, connections: int, seconds: int) -
         raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     raw: dict[str, Any] = json.loads(line.removeprefix("WRKJSON "))
     raw["app_cpu_s"] = round(app_after - app_before, 3)
+    raw["started"] = round(started, 3)
     raw["db_cpu_s"] = round(db_after - db_before, 3)
     return raw
 
