@@ -877,8 +877,9 @@ def update_docs(text: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    # 20 s in 4 slices: with 10 s in 2, the same code's ratio in a row moved by up to 0.3 from
-    # one run to the next on this shared machine (docs/performance.md, "Method")
+    # 20 s in 10 slices: with 10 s in 2, the same code's ratio in a row moved by up to 0.3 from
+    # one run to the next on this shared machine, and with 4 slices of 5 s the machine's speed
+    # still moved by up to 2x from one slice to the next (docs/performance.md, "Method")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per server, row (20)")
     parser.add_argument("--quick", action="store_true", help="3 s runs, short warm-up (dev)")
     parser.add_argument(
@@ -897,8 +898,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds",
         type=int,
-        default=4,
-        help="split each measurement into this many alternating slices per server (4)",
+        default=10,
+        help="split each measurement into this many alternating slices per server (10)",
     )
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per op (1)")
     parser.add_argument(
