@@ -26,7 +26,7 @@ from wegent.api.dispatch import Dispatcher
 from wegent.api.errors import EXCEPTION_HANDLERS
 from wegent.api.front import Front
 from wegent.api.health import healthz, metrics_page, readyz
-from wegent.api.observe import sample
+from wegent.api.observe import flush_counts, sample
 from wegent.api.openapi import DocumentConfig
 from wegent.api.operations import ResourceApi
 from wegent.api.options import allow_every_method
@@ -94,6 +94,7 @@ def create_app(
     resource_api = ResourceApi(services)
 
     def sample_metrics() -> None:
+        flush_counts()
         pool = db.pool.occupancy() if db.engine is not None else (0, 0, 0)
         sample(app.front.in_flight.count, pool, services.watch.watching)
 
@@ -113,6 +114,8 @@ def create_app(
         finally:
             if sampling is not None:
                 sampling.cancel()
+            if settings.metrics:
+                sample_metrics()  # the last second's request counts, before the worker goes
             metrics.worker_exited()
             await services.watch.stop()
             await db.close()
