@@ -70,15 +70,16 @@ class _Tally:
     def flush(self) -> None:
         if not self.count:
             return
-        count, total, buckets = self.count, self.total, self.buckets
-        self.count, self.total, self.buckets = 0, 0.0, [0] * len(_BOUNDS)
-        self.counter.inc(count)
+        self.counter.inc(self.count)
         # The client has no call that adds n observations at once: its children's own values
         # (prometheus_client's Histogram keeps ``_sum`` and one ``_buckets`` value per bound).
-        self.histogram._sum.inc(total)
-        for value, n in zip(self.histogram._buckets, buckets, strict=True):
-            if n:
-                value.inc(n)
+        self.histogram._sum.inc(self.total)
+        buckets = self.buckets
+        for position, value in enumerate(self.histogram._buckets):
+            if buckets[position]:
+                value.inc(buckets[position])
+                buckets[position] = 0
+        self.count, self.total = 0, 0.0
 
 
 def flush_counts() -> None:
@@ -111,9 +112,10 @@ class Observer:
         method, route, status = key
         label = (method, route, str(status))
         tally = _Tally(metrics.REQUESTS.labels(*label), metrics.LATENCY.labels(*label))
-        tally.loose = self._at_once or len(self._tallies) >= _MAX_TALLIES
-        if len(self._tallies) < _MAX_TALLIES:
+        kept = len(self._tallies) < _MAX_TALLIES
+        if kept:
             self._tallies[key] = tally
+        tally.loose = self._at_once or not kept
         return tally
 
     def refused(self, reason: str) -> None:
