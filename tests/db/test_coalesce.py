@@ -255,7 +255,7 @@ def unversioned(answer: httpx.Response) -> Any:
 def list_batches(app: Litestar) -> int:
     """Statements run so far by the coalescers of list pages."""
     coalescers = app.state.db._coalescers
-    return sum(c.batches for sql, c in coalescers.items() if "array_agg" in sql)
+    return sum(c.batches for sql, c in coalescers.items() if "string_agg" in sql)
 
 
 async def test_concurrent_lists_answer_each_its_own_page(api: Api, app: Litestar) -> None:

@@ -20,7 +20,7 @@ from tests.conftest import make_settings
 from wegent.db.engine import Database
 from wegent.db.migrate import migrate
 from wegent.resources.selectors import parse_selector
-from wegent.resources.store import Statements, list_statement, many_pages, param_types
+from wegent.resources.store import Page, Statements, list_statement, many_pages, param_types
 
 FILL = """
 INSERT INTO kinds (uid, kind, namespace, name, labels, annotations, spec, status, refs,
@@ -339,11 +339,16 @@ async def test_coalesced_lists_read_each_page_through_the_namespace_index(
                     text = await conn.fetchval(
                         f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {batch_sql}", *batch
                     )
-                    pages = dict(list(row) for row in await conn.fetch(batch_sql, *batch))
+                    pages = {i: Page(*page) for i, page in await conn.fetch(batch_sql, *batch)}
                     for i, (single_sql, params) in enumerate(singles, 1):
                         alone = [row[0] for row in await conn.fetch(single_sql, *params)]
-                        assert (pages[i] or []) == alone  # same rows, same order
-                    assert sum(len(page or []) for page in pages.values()) > PAGE, db
+                        page = pages[i]  # same rows, same order
+                        assert (page.joined or b"") == b",".join(alone)
+                        assert (page.read, page.with_body) == (len(alone), len(alone))
+                        sizes = [len(body) for body in alone]
+                        assert page.last_size == (sizes[PAGE - 1] if len(sizes) >= PAGE else None)
+                        assert page.next_size == (sizes[PAGE] if len(sizes) > PAGE else None)
+                    assert sum(page.read for page in pages.values()) > PAGE, db
                     plan: dict[str, Any] = msgspec.json.decode(text)[0]["Plan"]
                     types = {n["Node Type"] for n in nodes(plan)}
                     assert "Seq Scan" not in types and "Sort" not in types, types

@@ -222,3 +222,21 @@ async def test_a_page_stops_at_its_byte_budget(
     assert [item["metadata"]["name"] for item in last["items"]] == ["e"]
     assert "continue" not in last["metadata"]
     assert await walk(api, "ghosts", 2) == ["a", "b", "c", "d", "e"]
+
+
+async def test_a_large_object_just_after_a_full_page(
+    api: Api, app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row after a page (it only tells that a next page follows) is larger than an item's
+    share of the budget: the page is still whole and its token starts the next page there."""
+    service = app.state.services.resources["Ghost"]
+    monkeypatch.setattr(service, "deps", dataclasses.replace(service.deps, list_budget=250_000))
+    for name, size in (("a", 10), ("b", 10), ("c", 200_000), ("d", 10)):
+        await api.must_create("ghosts", ghost(name, "x" * size))
+    first = (await api.list("ghosts", params={"limit": "2"})).json()
+    assert [item["metadata"]["name"] for item in first["items"]] == ["a", "b"]
+    token = first["metadata"]["continue"]
+    second = (await api.list("ghosts", params={"limit": "2", "continue": token})).json()
+    assert [item["metadata"]["name"] for item in second["items"]] == ["c", "d"]
+    assert "continue" not in second["metadata"]
+    assert len(second["items"][0]["spec"]["systemPrompt"]) == 200_000

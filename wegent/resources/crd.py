@@ -43,6 +43,7 @@ from wegent.resources.references import Reference, References, ref_key, referenc
 from wegent.resources.secrets import SecretBox, open_spec, seal_spec
 from wegent.resources.selectors import parse_selector
 from wegent.resources.store import (
+    Page,
     Statements,
     batchable,
     list_statement,
@@ -105,6 +106,17 @@ class _Key(msgspec.Struct):
     """What a continue token needs of an answered object (the rest is skipped unparsed)."""
 
     metadata: _KeyMeta
+
+
+def _joined_page(page: Page, limit: int) -> tuple[bytes | memoryview, memoryview | None]:
+    """A coalesced page's items (joined), and its last object's body when more rows follow
+    (its key starts the next page); slices of the one value read, not copies."""
+    joined = memoryview(page.joined or b"")
+    if page.read <= limit:
+        return joined, None
+    assert page.last_size is not None and page.next_size is not None
+    end = len(joined) - page.next_size - 1  # the row after the page and its comma
+    return joined[:end], joined[end - page.last_size : end]
 
 
 class ExclusiveTaken(Conflict):
@@ -243,7 +255,8 @@ class CRDService(Generic[SpecT]):
         after = self._pager.decode(query.continue_token, scope) if query.continue_token else None
         filters = [(column, "=", value) for column, value in query.filters] + list(fields.terms)
         version = await self.deps.list_version()  # before the rows: see Hub.list_version
-        rows: list[asyncpg.Record] = []
+        items: bytes | memoryview = b""
+        last: bytes | memoryview | None = None  # the page's last body, when more rows follow
         for quick in (True, False):  # the second only when a page holds a large object
             sql, params = list_statement(
                 self.info.table,
@@ -260,28 +273,35 @@ class CRDService(Generic[SpecT]):
             )
             # The page's bodies, the page and one more row. (A list's resourceVersion is the
             # watch's watermark, so the rows carry nothing else.)
-            bodies: list[bytes | None]
-            if quick and not reveal and batchable(params):  # most lists: coalesced
+            if quick and not reveal and batchable(params):  # most lists: coalesced, joined
                 statement = many_pages(sql, param_types(params))
                 found = self._db.coalesced(
                     statement, max_batch=LISTS_PER_BATCH, another_reader_at=1
                 )
-                bodies = await found.get(tuple(params)) or []
-            else:
-                rows = await self._db.read(sql, *params)
-                bodies = [row[0] for row in rows]
-            items = bodies[: query.limit]
-            if not quick or None not in items:
-                break
-        if None in items:  # the page's byte budget ends before this row
-            items = items[: items.index(None)]
+                page = Page(*await found.get(tuple(params)))
+                if page.with_body == page.read:  # else a large object: the budgeted statement
+                    items, last = _joined_page(page, query.limit)
+                    break
+                continue
+            rows = await self._db.read(sql, *params)
+            bodies: list[bytes | None] = [row[0] for row in rows]
+            page_bodies = bodies[: query.limit]
+            if quick and None in page_bodies:
+                continue
+            if None in page_bodies:  # the page's byte budget ends before this row
+                page_bodies = page_bodies[: page_bodies.index(None)]
+            shown = cast(list[bytes], page_bodies)
+            if reveal:
+                shown = [self._revealed(row) for row in rows[: len(shown)]]
+            if len(page_bodies) < len(bodies):
+                last = page_bodies[-1]
+            items = b",".join(shown)
+            break
         token = None
-        if len(items) < len(bodies):  # more rows follow the page
-            key = msgspec.json.decode(cast(bytes, bodies[len(items) - 1]), type=_Key).metadata
+        if last is not None:  # more rows follow the page
+            key = msgspec.json.decode(last, type=_Key).metadata
             token = self._pager.encode(scope, key.name, key.uid)
-        if reveal:
-            items = [self._revealed(row) for row in rows[: len(items)]]
-        return wire_list(self.kind, cast(list[bytes], items), token, version)
+        return wire_list(self.kind, items, token, version)
 
     async def interest(self, caller: Caller, query: ListQuery) -> Interest:
         """What a watch of this list shows (API.md §15): the list's namespaces, selectors and

@@ -16,7 +16,7 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from wegent.resources.meta import API_VERSION
 from wegent.resources.selectors import Selector
@@ -252,23 +252,41 @@ def batchable(params: Sequence[Any]) -> bool:
 
 @functools.lru_cache(maxsize=256)
 def many_pages(sql: str, types: tuple[str, ...]) -> str:
-    """The statement reading, in one round trip, the page ``sql`` reads for each of several
-    parameter sets (coalesced lists, ``wegent.db.coalesce``).
+    """The statement reading, in one round trip, the page ``sql`` (a quick
+    :func:`list_statement`) reads for each of several parameter sets (coalesced lists,
+    ``wegent.db.coalesce``).
 
     ``$k`` of ``sql`` is bound to the ``k``-th array (of SQL type ``types[k-1]``), one element
-    per list; each row is a list's 1-based position and its page's bodies, as an array in the
-    page's order (the aggregate takes its input in the order the page's ``ORDER BY ... LIMIT``
-    gives it: one subquery, no parallel plan, nothing to reorder), null for an empty page.
+    per list. Each row is a list's 1-based position and its page as one :class:`Page` record:
+    the bodies joined with commas in the page's order (the aggregates take their input in the
+    order the page's ``ORDER BY ... LIMIT`` gives it: one subquery, no parallel plan, nothing
+    to reorder), how many rows were read and how many of them came with a body, and the
+    sizes of the bodies of the last row of the page and of the one after it. So the worker
+    gets one value per page, not a value per object it would only join again (an array of
+    100 bodies cost asyncpg ~10 µs of a ~90 µs list to take apart; docs/performance.md).
     Each page is the subquery a list alone runs, with the same indexes (tests check its plans
     on a million rows).
     """
     arrays = ", ".join(f"${k}::{type_}[]" for k, type_ in enumerate(types, 1))
     columns = ", ".join(f"p{k}" for k in range(1, len(types) + 1))
     page = _PARAM.sub(r"q.p\1", sql)
+    rows = f"q.p{len(types) - 1}"  # list_statement's row limit: the page and one more row
+    sizes = "(array_agg(octet_length(body)))"  # one aggregate, shared by both subscripts
     return (
-        f"SELECT q.i, (SELECT array_agg(body) FROM ({page}) page) "
+        f"SELECT q.i, (SELECT row(string_agg(body, ','::bytea), count(*), count(body), "
+        f"{sizes}[{rows} - 1], {sizes}[{rows}]) FROM ({page}) page) "
         f"FROM unnest({arrays}) WITH ORDINALITY AS q({columns}, i)"
     )
+
+
+class Page(NamedTuple):
+    """One page read by :func:`many_pages`."""
+
+    joined: bytes | None  # the bodies, comma-separated (None: no row)
+    read: int  # rows read: the page and, when one follows, one more
+    with_body: int  # rows whose body came (a quick statement leaves out large ones)
+    last_size: int | None  # the size of the body of the page's last row, if it has that many
+    next_size: int | None  # the size of the body of the row after the page, if there is one
 
 
 _PARAM = re.compile(r"\$(\d+)")
@@ -323,11 +341,12 @@ def where_clause(
     return where, params
 
 
-def wire_list(kind: str, items: list[bytes], continue_: str | None, version: int) -> bytes:
-    """``{Kind}List`` from answered objects, at ``version`` (a safe start for a watch, §15)."""
+def wire_list(kind: str, items: bytes | memoryview, continue_: str | None, version: int) -> bytes:
+    """``{Kind}List`` from answered objects (joined with commas), at ``version`` (a safe start
+    for a watch, §15)."""
     token = f',"continue":"{continue_}"' if continue_ else ""
     head = (
         f'{{"apiVersion":"{API_VERSION}","kind":"{kind}List",'
         f'"metadata":{{"resourceVersion":"{version}"{token}}},"items":['
     )
-    return b"".join((head.encode(), b",".join(items), b"]}"))
+    return b"".join((head.encode(), items, b"]}"))
