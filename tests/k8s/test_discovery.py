@@ -320,6 +320,22 @@ async def test_can_i_follows_the_route_policies(
     assert not await allowed(alice, path="/metrics-secret", verb="get")
 
 
+async def test_can_i_is_authorization_only(client: httpx.AsyncClient, alice: Account) -> None:
+    """docs/decisions.md: as Kubernetes' can-i (yes to an admin for kube-system, whose deletion
+    admission refuses), the review says whether the caller may act, not whether the object
+    lets it: alice may delete namespaces she administers, her personal one is still kept."""
+    mine = alice.username
+    assert (await can_i(client, alice, resource="namespaces", verb="delete", name=mine))[0]
+    response = await client.delete(f"/api/v1/namespaces/{mine}", headers=alice.headers)
+    assert response.status_code == 403
+    assert response.json()["message"] == (
+        f'namespace "{mine}" is a personal namespace and cannot be deleted'
+    )
+    assert (
+        await client.get(f"/api/v1/namespaces/{mine}", headers=alice.headers)
+    ).status_code == 200
+
+
 async def test_a_review_that_cannot_be_read_is_400(
     client: httpx.AsyncClient, alice: Account
 ) -> None:
