@@ -20,6 +20,7 @@ def test_defaults_with_the_embedded_database(tmp_path: Path) -> None:
     assert settings.max_body_bytes == 1024 * 1024
     assert settings.argon2_profile == "owasp"
     assert (settings.migrate_on_start, settings.db_prepared_statements) == (True, True)
+    assert settings.user_cache_ttl_s == 5
 
 
 def test_database_only_settings_need_no_secrets_and_make_nothing(tmp_path: Path) -> None:
@@ -104,6 +105,7 @@ def test_socket_dsn_is_accepted() -> None:
         ("WEGENT_ALLOW_REGISTRATION", "maybe", "true or false"),
         ("WEGENT_ARGON2_PROFILE", "fast", "owasp or test"),
         ("WEGENT_MIGRATE_ON_START", "later", "WEGENT_MIGRATE_ON_START must be true or false"),
+        ("WEGENT_AUTH_CACHE_TTL_S", "301", "WEGENT_AUTH_CACHE_TTL_S must be between 0 and 300"),
         (
             "WEGENT_DB_PREPARED_STATEMENTS",
             "sometimes",
@@ -130,8 +132,10 @@ def test_values_are_read_from_the_environment(tmp_path: Path) -> None:
             "WEGENT_ARGON2_PROFILE": "test",
             "WEGENT_MIGRATE_ON_START": "false",
             "WEGENT_DB_PREPARED_STATEMENTS": "off",
+            "WEGENT_AUTH_CACHE_TTL_S": "0",
         }
     )
+    assert settings.user_cache_ttl_s == 0
     assert (settings.migrate_on_start, settings.db_prepared_statements) == (False, False)
     assert (settings.host, settings.port, settings.workers) == ("0.0.0.0", 9000, 4)
     assert (settings.pool_min_size, settings.pool_max_size) == (1, 20)

@@ -139,6 +139,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, database_only: bool =
         max_in_flight=_int(env, "WEGENT_MAX_IN_FLIGHT", 256, 0, 1_000_000),
         max_namespaces_per_user=_int(env, "WEGENT_MAX_NAMESPACES_PER_USER", 100, 0, 1_000_000),
         body_timeout_s=_int(env, "WEGENT_BODY_TIMEOUT_S", 30, 1, 3600),
+        user_cache_ttl_s=_int(env, "WEGENT_AUTH_CACHE_TTL_S", 5, 0, 300),
         list_budget_bytes=_int(
             env, "WEGENT_LIST_BUDGET_BYTES", 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024
         ),
