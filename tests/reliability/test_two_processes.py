@@ -15,8 +15,8 @@ load balancer would send its requests to either:
   address is 429, and the account-wide ceiling of 100 across addresses holds as well;
   each process's ``/metrics`` counts only the logins it answered;
 - disabling a user through one process refuses its login token and its API tokens on the
-  other within the caches' 5 seconds; so does revoking a token, and adding or removing a
-  namespace member;
+  other within the caches' time to live (``WEGENT_AUTH_CACHE_TTL_S``, 2 s here); so does
+  revoking a token, and adding or removing a namespace member;
 - a watch opened on one process sees the changes written through the other;
 - each process holds one watch connection and at most ``WEGENT_POOL_MAX_SIZE`` pooled ones;
 - a process that is stopped answers ``/readyz`` 503 while it drains, and the other serves on.
@@ -43,7 +43,7 @@ from wegent.auth.users import MAX_ACCOUNT_FAILURES, MAX_FAILURES
 
 ADMIN = "scale-admin"
 POOL_MAX = 4  # WEGENT_POOL_MAX_SIZE of each process
-CACHE_TTL_S = 5.0  # the user cache and the API token cache (wegent/settings.py, api_tokens.py)
+CACHE_TTL_S = 2  # WEGENT_AUTH_CACHE_TTL_S of both: users, roles, API token grants (5 by default)
 SHUTDOWN_DELAY_S = 3  # process A's WEGENT_SHUTDOWN_DELAY_S: /readyz is 503 this long first
 LOGIN_FAILED = status_body(401, "Unauthorized", "invalid username or password")
 UNAUTHENTICATED = status_body(401, "Unauthorized", "authentication required")
@@ -81,6 +81,8 @@ async def pair(
         "WEGENT_POOL_MAX_SIZE": str(POOL_MAX),
         # The balancer's address: its X-Forwarded-For is the client's (docs/deploy.md).
         "FORWARDED_ALLOW_IPS": "127.0.0.1",
+        # Shorter than the default 5 s: the tests below wait for it, and check that it is obeyed.
+        "WEGENT_AUTH_CACHE_TTL_S": str(CACHE_TTL_S),
     }
     a = Service(
         database_url,
