@@ -16,25 +16,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import time
 from typing import Any
 
 import asyncpg
-from run import RESULTS, Stack
+from run import RESULTS, Stack, tree_cpu
 from stand import stand_up
 
 TABLES = ("cost_with_body", "cost_without_body")
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def backend_cpu(pid: int) -> float:
-    """Seconds of CPU the backend ``pid`` has used (user + system)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 async def columns(conn: asyncpg.Connection) -> list[str]:
@@ -57,9 +48,9 @@ _COPIED = {
 
 async def timed(conn: asyncpg.Connection, pid: int, statement: str) -> tuple[float, float]:
     """(backend CPU s, wall s) of one statement."""
-    cpu, wall = backend_cpu(pid), time.perf_counter()
+    cpu, wall = tree_cpu(pid), time.perf_counter()
     await conn.execute(statement)
-    return backend_cpu(pid) - cpu, time.perf_counter() - wall
+    return tree_cpu(pid) - cpu, time.perf_counter() - wall
 
 
 async def measure(url: str, copies: int, rounds: int) -> dict[str, Any]:
